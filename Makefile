@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONSTRAINTS ?= constraints.txt
+PIP_CONSTRAINTS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+
+.PHONY: install demo test download lint benchmark
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(PIP_CONSTRAINTS)
+	touch $@
+
+## Generate the stand-in dataset, then validate, cache and split it (CPU, minutes).
+demo: install
+	$(BIN)/kedro run --env=demo --pipeline=demo_data
+	$(BIN)/kedro run --env=demo
+
+## The test suite CI runs (CPU, a few minutes).
+test: install
+	$(BIN)/python -m pytest
+
+## Download and unzip the real competition into data/01_raw (needs Kaggle credentials).
+download: install
+	$(BIN)/python -m statefarm.download data/01_raw/state-farm-distracted-driver-detection
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+benchmark: install
+	$(BIN)/python benchmarks/bench_image_cache.py

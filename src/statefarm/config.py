@@ -1,0 +1,33 @@
+"""Parameter schemas: a misspelled or out-of-range key fails at the node that reads it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class Params(BaseModel):
+    """Base of every parameter schema: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+def parse_params(schema: type[P], params: Mapping[str, Any] | None, key: str) -> P:
+    """Validate the parameter dict ``params:<key>`` against ``schema``.
+
+    Raises:
+        ValueError: Naming every bad entry as ``<key>.<field>``, e.g. ``split.n_fold``.
+    """
+    try:
+        return schema.model_validate(dict(params or {}))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join([key, *map(str, problem['loc'])])}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise ValueError(f"Invalid parameters: {problems}") from None

@@ -1,0 +1,28 @@
+"""Nodes of ``sampling``: the train/valid split by driver and the tuning sample."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from statefarm import splits
+from statefarm.config import parse_params
+
+
+def _labelled(image_index: pd.DataFrame) -> pd.DataFrame:
+    return image_index[(image_index["split"] == "train") & image_index["valid"]]
+
+
+def split_by_driver(image_index: pd.DataFrame, split: dict[str, Any], seed: int) -> dict:
+    """Choose the validation drivers; no driver is on both sides."""
+    config = parse_params(splits.SplitConfig, split, "split")
+    return splits.split_by_driver(_labelled(image_index), config, seed)
+
+
+def make_sample(
+    image_index: pd.DataFrame, driver_split: dict, sample: dict[str, Any], seed: int
+) -> pd.DataFrame:
+    """Draw a few drivers from each side of the split and a few images per class."""
+    config = parse_params(splits.SampleConfig, sample, "sample")
+    return splits.make_sample(_labelled(image_index), driver_split, config, seed)

@@ -1,0 +1,80 @@
+"""Shared fixtures: a tiny generated dataset on disk, MLflow isolated per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from statefarm.demo_data import DemoDataConfig, generate_demo_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(
+    os.environ.get("STATEFARM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "statefarm-80x60")
+)
+
+TINY_DEMO = DemoDataConfig(
+    train_drivers=6,
+    test_drivers=2,
+    images_per_driver_class=3,
+    test_images_per_driver_class=1,
+    image_size=(48, 64),
+)
+
+
+def write_raw_dataset(root: Path, config: DemoDataConfig = TINY_DEMO, seed: int = 0) -> Path:
+    """Write a generated dataset in Kaggle's layout under ``root``; return ``root``."""
+    images, driver_list, sample_submission = generate_demo_dataset(config, seed)
+    for key, draw in images.items():
+        path = root / "imgs" / f"{key}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw().save(path, format="JPEG", quality=90)
+    driver_list.to_csv(root / "driver_imgs_list.csv", index=False)
+    sample_submission.to_csv(root / "sample_submission.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def raw_dataset(tmp_path_factory) -> Path:
+    """A tiny generated dataset (6 drivers x 10 classes x 3 train images, 20 test images).
+
+    Shared by the session: tests that damage files must copy it first.
+    """
+    return write_raw_dataset(tmp_path_factory.mktemp("raw"))
+
+
+@pytest.fixture
+def raw_copy(raw_dataset: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny dataset, safe to damage."""
+    import shutil
+
+    return Path(shutil.copytree(raw_dataset, tmp_path / "raw"))
+
+
+def read_csvs(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (
+        pd.read_csv(root / "driver_imgs_list.csv"),
+        pd.read_csv(root / "sample_submission.csv"),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow(monkeypatch, tmp_path):
+    """Point MLflow at this test's folder and clear MLFLOW_* variables afterwards."""
+    for name in [name for name in os.environ if name.startswith("MLFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    yield
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "driver_imgs_list.csv").is_file():
+        pytest.skip(f"real 80x60 State Farm images not found at {SHARED_DATA}")
+    return SHARED_DATA
