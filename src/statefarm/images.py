@@ -47,6 +47,8 @@ def check_jpeg(path: str) -> ImageCheck:
     except UnidentifiedImageError:
         return ImageCheck(0, 0, "not an image")
     except OSError as error:
+        if "truncated" in str(error).lower():
+            return ImageCheck(0, 0, "truncated JPEG (cut short inside its header)")
         return ImageCheck(0, 0, f"unreadable image ({error})")
     if image_format != "JPEG":
         return ImageCheck(width, height, f"not a JPEG ({image_format})")

@@ -1,0 +1,68 @@
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import ParquetDataset
+
+from statefarm.pipelines.sampling.pipeline import create_pipeline
+from statefarm.splits import DriverLeakError
+
+
+def _image_index(drivers: int = 6, per_class: int = 3) -> pd.DataFrame:
+    rows = [
+        (f"img_{d}_{k}_{i}.jpg", "train", f"p{d:03d}", k, True)
+        for d in range(drivers)
+        for k in range(10)
+        for i in range(per_class)
+    ]
+    rows += [(f"img_t{i}.jpg", "test", None, -1, True) for i in range(5)]
+    return pd.DataFrame(rows, columns=["img", "split", "subject", "label", "valid"])
+
+
+def _catalog(image_index, split, sample, out) -> DataCatalog:
+    return DataCatalog(
+        {
+            "image_index": MemoryDataset(image_index),
+            "params:split": MemoryDataset(split),
+            "params:sample": MemoryDataset(sample),
+            "params:seed": MemoryDataset(0),
+            "driver_split": JSONDataset(filepath=str(out / "driver_split.json")),
+            "sample": ParquetDataset(filepath=str(out / "sample.parquet")),
+        }
+    )
+
+
+def test_sampling_splits_by_driver_and_samples_both_sides(tmp_path):
+    index = _image_index()
+    index.loc[0, "valid"] = False  # a rejected image never trains
+    catalog = _catalog(
+        index,
+        {"valid_drivers": None, "n_folds": 3, "fold": 1},
+        {"train_drivers": 2, "valid_drivers": 1, "images_per_class": 2},
+        tmp_path,
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+
+    split = catalog.load("driver_split")
+    assert len(split["valid_drivers"]) == 2 and len(split["train_drivers"]) == 4
+    assert split["n_train_images"] + split["n_valid_images"] == 6 * 30 - 1
+    sample = catalog.load("sample")
+    assert set(sample.loc[sample["role"] == "train", "subject"]) <= set(split["train_drivers"])
+    assert set(sample.loc[sample["role"] == "valid", "subject"]) <= set(split["valid_drivers"])
+    assert len(sample) == 2 * 10 * 2  # images_per_class counts per side
+    assert index.at[0, "img"] not in set(sample["img"])
+
+
+def test_misspelled_parameter_stops_the_run_with_its_name(tmp_path):
+    catalog = _catalog(_image_index(), {"valid_driver": ["p001"]}, {}, tmp_path)
+    with pytest.raises(ValueError, match=r"split.valid_driver"):
+        SequentialRunner().run(create_pipeline(), catalog)
+
+
+def test_leaky_split_stops_the_sample(tmp_path):
+    catalog = _catalog(_image_index(), {}, {"train_drivers": 1, "valid_drivers": 1}, tmp_path)
+    pipeline = create_pipeline().only_nodes("make_sample")
+    catalog.save("driver_split", {"train_drivers": ["p000", "p001"], "valid_drivers": ["p001"]})
+    with pytest.raises(DriverLeakError, match="p001"):
+        SequentialRunner().run(pipeline, catalog)

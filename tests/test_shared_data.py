@@ -1,0 +1,54 @@
+"""Integration: data_prep + sampling on the real State Farm images at 80x60."""
+
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
+
+from statefarm.datasets import ImageCacheDataset, ImageFolderDataset
+from statefarm.pipelines.data_prep.pipeline import create_pipeline as data_prep
+from statefarm.pipelines.sampling.pipeline import create_pipeline as sampling
+
+pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
+
+
+def test_real_80x60_data_is_indexed_cached_and_split_by_driver(shared_data, tmp_path):
+    catalog = DataCatalog(
+        {
+            "raw_images": ImageFolderDataset(str(shared_data / "imgs")),
+            "driver_imgs_list": CSVDataset(filepath=str(shared_data / "driver_imgs_list.csv")),
+            "sample_submission": CSVDataset(filepath=str(shared_data / "sample_submission.csv")),
+            "params:num_workers": MemoryDataset(None),
+            "params:image_cache": MemoryDataset({"image_size": [60, 80]}),
+            "params:split": MemoryDataset({"n_folds": 5, "fold": 2}),
+            "params:sample": MemoryDataset({"train_drivers": 4, "valid_drivers": 2, "images_per_class": 20}),
+            "params:seed": MemoryDataset(42),
+            "image_index": ParquetDataset(filepath=str(tmp_path / "image_index.parquet")),
+            "rejected_images": CSVDataset(filepath=str(tmp_path / "rejected.csv"), save_args={"index": False}),
+            "image_cache": ImageCacheDataset(str(tmp_path / "image_cache")),
+            "driver_split": JSONDataset(filepath=str(tmp_path / "driver_split.json")),
+            "sample": ParquetDataset(filepath=str(tmp_path / "sample.parquet")),
+        }
+    )
+    SequentialRunner().run(data_prep() + sampling(), catalog)
+
+    index = catalog.load("image_index")
+    train, test = index[index["split"] == "train"], index[index["split"] == "test"]
+    assert len(train) == 17_077 and len(test) == 20_000
+    assert train["subject"].nunique() == 20
+    assert catalog.load("rejected_images").empty
+    assert (index[["width", "height"]] == [80, 60]).all().all()
+
+    cache = catalog.load("image_cache")
+    assert cache.images.shape == (37_077, 60, 80, 3) and cache.decoded.all()
+
+    split = catalog.load("driver_split")
+    assert not set(split["train_drivers"]) & set(split["valid_drivers"])
+    assert set(split["train_drivers"]) | set(split["valid_drivers"]) == set(train["subject"])
+    assert split["n_train_images"] + split["n_valid_images"] == 17_077
+    sample = catalog.load("sample")
+    by_role = sample.groupby("role")["subject"].agg(lambda s: set(s))
+    assert not by_role["train"] & by_role["valid"]
+    assert pd.Series(sorted(by_role["valid"])).isin(split["valid_drivers"]).all()
