@@ -11,9 +11,7 @@ import pytest
 from statefarm.demo_data import DemoDataConfig, generate_demo_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(
-    os.environ.get("STATEFARM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "statefarm-80x60")
-)
+SHARED_DATA = Path(os.environ.get("STATEFARM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "statefarm-80x60"))
 
 TINY_DEMO = DemoDataConfig(
     train_drivers=6,

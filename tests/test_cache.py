@@ -22,7 +22,7 @@ def _plan(root, image_size=(24, 32), num_workers=2, decode=None):
 
 def test_cache_round_trips_every_pixel(raw_dataset, tmp_path, monkeypatch):
     # The tiny dataset is below the size where decoding moves to worker processes: force it.
-    monkeypatch.setattr("statefarm.parallel._MIN_ITEMS_FOR_PROCESSES", 0)
+    monkeypatch.setattr("statefarm.parallel.MIN_ITEMS_FOR_PROCESSES", 0)
     plan = _plan(raw_dataset)
 
     assert write_image_cache(plan, tmp_path / "cache") is True

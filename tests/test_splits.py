@@ -30,9 +30,10 @@ def test_every_fold_is_disjoint_and_every_driver_validates_once(train_images):
         assert not set(record["train_drivers"]) & set(record["valid_drivers"])
         assert sorted(record["train_drivers"] + record["valid_drivers"]) == sorted(train_images["subject"].unique())
         assert record["n_train_images"] + record["n_valid_images"] == len(train_images)
-        assert record["driver_folds"] == split_by_driver(train_images, SplitConfig(n_folds=4, fold=0), seed=7)[
-            "driver_folds"
-        ]
+        assert (
+            record["driver_folds"]
+            == split_by_driver(train_images, SplitConfig(n_folds=4, fold=0), seed=7)["driver_folds"]
+        )
         validated += record["valid_drivers"]
     assert sorted(validated) == sorted(train_images["subject"].unique())
 
@@ -76,13 +77,17 @@ def test_a_driver_on_both_sides_stops_the_run():
 
 def test_sample_keeps_the_split_and_caps_images_per_class(train_images):
     record = split_by_driver(train_images, SplitConfig(n_folds=4), seed=3)
-    sample = make_sample(train_images, record, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=2), seed=3)
+    sample = make_sample(
+        train_images, record, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=2), seed=3
+    )
     train, valid = sample[sample["role"] == "train"], sample[sample["role"] == "valid"]
     assert train["subject"].nunique() == 3 and set(train["subject"]) <= set(record["train_drivers"])
     assert valid["subject"].nunique() == 2 and set(valid["subject"]) <= set(record["valid_drivers"])
     assert train.groupby("label").size().eq(2).all() and valid.groupby("label").size().eq(2).all()
     assert set(sample["img"]) <= set(train_images["img"])
-    again = make_sample(train_images, record, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=2), seed=3)
+    again = make_sample(
+        train_images, record, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=2), seed=3
+    )
     pd.testing.assert_frame_equal(sample, again)
 
 

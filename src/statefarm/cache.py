@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from statefarm import parallel
 from statefarm.images import decode_resized
-from statefarm.parallel import parallel_map, resolve_num_workers
 
 logger = logging.getLogger(__name__)
 
@@ -194,10 +194,13 @@ def write_image_cache(plan: ImageCachePlan, directory: Path) -> bool:
     )
     del images  # workers reopen the file; the header and zeroed rows are on disk
 
-    todo = [(row, path) for row, (path, wanted) in enumerate(zip(plan.paths, plan.decode)) if wanted]
-    workers = resolve_num_workers(plan.num_workers)
+    todo = [(row, path) for row, (path, wanted) in enumerate(zip(plan.paths, plan.decode, strict=True)) if wanted]
+    workers = parallel.resolve_num_workers(plan.num_workers)
+    if len(todo) < parallel.MIN_ITEMS_FOR_PROCESSES:
+        workers = 1
     tasks = [(str(staging / IMAGES_FILE), plan.image_size, chunk) for chunk in _chunks(todo, workers * 8)]
-    failures = [failure for result in parallel_map(_decode_rows, tasks, workers) for failure in result]
+    results = parallel.parallel_map(_decode_rows, tasks, workers, min_items=1)
+    failures = [failure for result in results for failure in result]
 
     decoded = np.array(plan.decode, dtype=bool)
     for row, message in failures:

@@ -27,7 +27,6 @@ def parse_params(schema: type[P], params: Mapping[str, Any] | None, key: str) ->
         return schema.model_validate(dict(params or {}))
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join([key, *map(str, problem['loc'])])}: {problem['msg']}"
-            for problem in error.errors()
+            f"{'.'.join([key, *map(str, problem['loc'])])}: {problem['msg']}" for problem in error.errors()
         )
         raise ValueError(f"Invalid parameters: {problems}") from None

@@ -137,7 +137,8 @@ def generate_demo_dataset(
         (saved lazily, one at a time); the two CSVs as Kaggle ships them.
     """
     rng = np.random.default_rng(seed)
-    driver_numbers = rng.choice(np.arange(2, 100), size=config.train_drivers + config.test_drivers, replace=False)
+    total = config.train_drivers + config.test_drivers
+    driver_numbers = rng.choice(np.arange(2, max(100, 2 * total + 2)), size=total, replace=False)
     drivers = [f"p{n:03d}" for n in sorted(driver_numbers)]
     rng.shuffle(drivers)
     train_drivers, test_drivers = sorted(drivers[: config.train_drivers]), sorted(drivers[config.train_drivers :])

@@ -67,9 +67,7 @@ def validate_driver_list(driver_list: pd.DataFrame) -> pd.DataFrame:
             f"'{','.join(DRIVER_LIST_COLUMNS)}', found {list(driver_list.columns)}"
         )
     frame = driver_list.loc[:, list(DRIVER_LIST_COLUMNS)].reset_index(drop=True)
-    blank = frame.isna().any(axis=1) | (frame.astype(str).apply(lambda c: c.str.strip()) == "").any(
-        axis=1
-    )
+    blank = frame.isna().any(axis=1) | (frame.astype(str).apply(lambda c: c.str.strip()) == "").any(axis=1)
     if blank.any():
         raise LayoutError(f"{DRIVER_LIST_FILE}: empty fields at {_csv_lines(frame, blank, 'img')}")
     frame = frame.astype(str)
@@ -82,8 +80,7 @@ def validate_driver_list(driver_list: pd.DataFrame) -> pd.DataFrame:
     duplicated = frame["img"].duplicated(keep=False)
     if duplicated.any():
         raise LayoutError(
-            f"{DRIVER_LIST_FILE}: an image is listed more than once, at "
-            f"{_csv_lines(frame, duplicated, 'img')}"
+            f"{DRIVER_LIST_FILE}: an image is listed more than once, at {_csv_lines(frame, duplicated, 'img')}"
         )
     if frame.empty:
         raise LayoutError(f"{DRIVER_LIST_FILE}: no rows")
@@ -107,8 +104,7 @@ def validate_sample_submission(sample_submission: pd.DataFrame) -> pd.Series:
     duplicated = frame["img"].duplicated(keep=False)
     if duplicated.any():
         raise LayoutError(
-            f"{SAMPLE_SUBMISSION_FILE}: an image is listed more than once, at "
-            f"{_csv_lines(frame, duplicated, 'img')}"
+            f"{SAMPLE_SUBMISSION_FILE}: an image is listed more than once, at {_csv_lines(frame, duplicated, 'img')}"
         )
     return frame["img"].astype(str)
 
@@ -138,9 +134,7 @@ def locate_files(files: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
 
 
 def _rejections(frame: pd.DataFrame, split: str, reason: str | pd.Series) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"img": frame["img"], "split": split, "path": frame.get("path", ""), "reason": reason}
-    )
+    return pd.DataFrame({"img": frame["img"], "split": split, "path": frame.get("path", ""), "reason": reason})
 
 
 def build_image_index(
@@ -200,8 +194,10 @@ def build_image_index(
         _rejections(
             train[wrong_folder],
             "train",
-            "in folder " + train.loc[wrong_folder, "folder_class"].astype(str)
-            + f" but {DRIVER_LIST_FILE} says " + train.loc[wrong_folder, "classname"].astype(str),
+            "in folder "
+            + train.loc[wrong_folder, "folder_class"].astype(str)
+            + f" but {DRIVER_LIST_FILE} says "
+            + train.loc[wrong_folder, "classname"].astype(str),
         ),
         _rejections(train[unreadable], "train", train.loc[unreadable, "problem"]),
     ]
@@ -212,9 +208,7 @@ def build_image_index(
     test.loc[test_missing, "problem"] = f"listed in {SAMPLE_SUBMISSION_FILE} but not in imgs/test"
     test_bad = ~not_in_submission & test["problem"].notna()
     rejected += [
-        _rejections(
-            test[not_in_submission], "test", f"in imgs/test but not listed in {SAMPLE_SUBMISSION_FILE}"
-        ),
+        _rejections(test[not_in_submission], "test", f"in imgs/test but not listed in {SAMPLE_SUBMISSION_FILE}"),
         _rejections(test[test_bad], "test", test.loc[test_bad, "problem"]),
     ]
 
@@ -229,9 +223,17 @@ def build_image_index(
     index = pd.concat([train, test], ignore_index=True).loc[:, list(IMAGE_INDEX_COLUMNS)]
     index = index.astype(
         {
-            "img": str, "split": str, "subject": "string", "classname": "string", "label": "int64",
-            "path": "string", "width": "Int64", "height": "Int64", "file_size": "Int64",
-            "mtime_ns": "Int64", "valid": bool,
+            "img": str,
+            "split": str,
+            "subject": "string",
+            "classname": "string",
+            "label": "int64",
+            "path": "string",
+            "width": "Int64",
+            "height": "Int64",
+            "file_size": "Int64",
+            "mtime_ns": "Int64",
+            "valid": bool,
         }  # fmt: skip
     )
     duplicated = index["img"].duplicated(keep=False)

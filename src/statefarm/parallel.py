@@ -12,7 +12,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this many items the start-up of worker processes costs more than it saves.
-_MIN_ITEMS_FOR_PROCESSES = 256
+MIN_ITEMS_FOR_PROCESSES = 256
 
 
 def resolve_num_workers(num_workers: int | None) -> int:
@@ -25,7 +25,10 @@ def resolve_num_workers(num_workers: int | None) -> int:
 
 
 def parallel_map(
-    fn: Callable[[T], R], items: Sequence[T] | Iterable[T], num_workers: int | None = None
+    fn: Callable[[T], R],
+    items: Sequence[T] | Iterable[T],
+    num_workers: int | None = None,
+    min_items: int | None = None,
 ) -> list[R]:
     """Apply ``fn`` to every item, in order, over a pool of worker processes.
 
@@ -37,13 +40,15 @@ def parallel_map(
         fn: Picklable function of one argument.
         items: The arguments.
         num_workers: Processes to use; ``None`` for every core, 1 to run in this process.
+        min_items: Run in this process when there are fewer items; ``None`` for
+            ``MIN_ITEMS_FOR_PROCESSES``. Pass 1 when each item is a large batch of work.
 
     Returns:
         ``[fn(item) for item in items]``.
     """
     items = list(items)
     workers = min(resolve_num_workers(num_workers), max(len(items), 1))
-    if workers == 1 or len(items) < _MIN_ITEMS_FOR_PROCESSES:
+    if workers == 1 or len(items) < (MIN_ITEMS_FOR_PROCESSES if min_items is None else min_items):
         return [fn(item) for item in items]
     chunksize = max(1, len(items) // (workers * 8))
     context = multiprocessing.get_context("spawn")

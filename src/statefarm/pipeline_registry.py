@@ -14,7 +14,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(
-        (pipe for name, pipe in pipelines.items() if name != "demo_data"), Pipeline([])
-    )
+    pipelines["__default__"] = sum((pipe for name, pipe in pipelines.items() if name != "demo_data"), Pipeline([]))
     return pipelines

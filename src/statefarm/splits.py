@@ -60,9 +60,7 @@ def check_disjoint(train_drivers: Iterable[str], valid_drivers: Iterable[str]) -
         )
 
 
-def assign_driver_folds(
-    subjects: pd.Series, labels: pd.Series, n_folds: int, seed: int
-) -> dict[str, int]:
+def assign_driver_folds(subjects: pd.Series, labels: pd.Series, n_folds: int, seed: int) -> dict[str, int]:
     """Give each driver a fold, balancing the class mix of the folds.
 
     Args:
@@ -129,9 +127,7 @@ def split_by_driver(train_images: pd.DataFrame, config: SplitConfig, seed: int) 
     return record
 
 
-def make_sample(
-    train_images: pd.DataFrame, driver_split: dict, config: SampleConfig, seed: int
-) -> pd.DataFrame:
+def make_sample(train_images: pd.DataFrame, driver_split: dict, config: SampleConfig, seed: int) -> pd.DataFrame:
     """Draw a small sample by driver: drivers from each side of the split, images per class.
 
     Args:
@@ -150,8 +146,7 @@ def make_sample(
         available = driver_split[f"{role}_drivers"]
         if wanted > len(available):
             raise ValueError(
-                f"sample.{role}_drivers is {wanted} but the split has only {len(available)} "
-                f"{role} drivers"
+                f"sample.{role}_drivers is {wanted} but the split has only {len(available)} {role} drivers"
             )
         chosen = sorted(rng.choice(available, size=wanted, replace=False).tolist())
         images = train_images[train_images["subject"].isin(chosen)]
@@ -159,9 +154,7 @@ def make_sample(
         per_class = shuffled.groupby("label").head(config.images_per_class).sort_values(["label", "img"])
         parts.append(per_class.assign(role=role))
     sample = pd.concat(parts, ignore_index=True).loc[:, ["img", "subject", "label", "role"]]
-    check_disjoint(
-        sample.loc[sample["role"] == "train", "subject"], sample.loc[sample["role"] == "valid", "subject"]
-    )
+    check_disjoint(sample.loc[sample["role"] == "train", "subject"], sample.loc[sample["role"] == "valid", "subject"])
     logger.info(
         "Sample: %d train images of %s, %d valid images of %s",
         int((sample["role"] == "train").sum()), sorted(sample.loc[sample["role"] == "train", "subject"].unique()),

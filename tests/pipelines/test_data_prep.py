@@ -56,7 +56,9 @@ def test_damaged_images_are_reported_not_fatal(raw_copy, tmp_path):
 
     rejected = catalog.load("rejected_images").set_index("img")
     assert "truncated" in rejected.at[driver_list.at[0, "img"], "reason"]
-    assert rejected.at[sample_submission.at[0, "img"], "reason"] == "listed in sample_submission.csv but not in imgs/test"
+    assert (
+        rejected.at[sample_submission.at[0, "img"], "reason"] == "listed in sample_submission.csv but not in imgs/test"
+    )
     index = catalog.load("image_index").set_index("img")
     assert driver_list.at[0, "img"] not in index.index  # never trained on
     assert (index["split"] == "train").sum() == 179

@@ -20,9 +20,7 @@ def split_by_driver(image_index: pd.DataFrame, split: dict[str, Any], seed: int)
     return splits.split_by_driver(_labelled(image_index), config, seed)
 
 
-def make_sample(
-    image_index: pd.DataFrame, driver_split: dict, sample: dict[str, Any], seed: int
-) -> pd.DataFrame:
+def make_sample(image_index: pd.DataFrame, driver_split: dict, sample: dict[str, Any], seed: int) -> pd.DataFrame:
     """Draw a few drivers from each side of the split and a few images per class."""
     config = parse_params(splits.SampleConfig, sample, "sample")
     return splits.make_sample(_labelled(image_index), driver_split, config, seed)

@@ -1,0 +1,37 @@
+import logging
+
+import pytest
+
+from statefarm.download import DownloadError, download_competition, main
+from tests.conftest import write_raw_dataset
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """A user with no Kaggle token or key anywhere."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "home" / ".kaggle"))
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_without_credentials_it_says_exactly_what_to_do(no_credentials, tmp_path):
+    with pytest.raises(DownloadError) as error:
+        download_competition(tmp_path / "dest")
+    message = str(error.value)
+    assert "https://www.kaggle.com/settings/api" in message
+    assert "KAGGLE_API_TOKEN" in message and "~/.kaggle/kaggle.json" in message
+    assert "rules" in message
+
+
+def test_command_exits_nonzero_with_the_instructions(no_credentials, tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        assert main([str(tmp_path / "dest")]) == 1
+    assert "No Kaggle credentials found" in caplog.text
+
+
+def test_existing_download_is_kept(no_credentials, tmp_path):
+    dest = write_raw_dataset(tmp_path / "dest")
+    before = sorted(p.name for p in dest.rglob("*"))
+    assert download_competition(dest) == dest  # no credentials needed: nothing to fetch
+    assert sorted(p.name for p in dest.rglob("*")) == before
