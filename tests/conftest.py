@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub, and fail fast if they try
+
 import pandas as pd
 import pytest
 
@@ -76,3 +78,18 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "driver_imgs_list.csv").is_file():
         pytest.skip(f"real 80x60 State Farm images not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def prepared_data(raw_dataset, tmp_path_factory):
+    """The tiny dataset indexed and cached at 24x32: ``(image_index, image_cache)``."""
+    from statefarm.cache import open_image_cache, write_image_cache
+    from statefarm.datasets import ImageFolderDataset
+    from statefarm.pipelines.data_prep.nodes import index_images, plan_image_cache
+
+    driver_list, sample_submission = read_csvs(raw_dataset)
+    files = ImageFolderDataset(str(raw_dataset / "imgs")).load()
+    image_index, _ = index_images(files, driver_list, sample_submission, num_workers=1)
+    directory = tmp_path_factory.mktemp("cache") / "image_cache"
+    write_image_cache(plan_image_cache(image_index, {"image_size": [24, 32]}, num_workers=1), directory)
+    return image_index, open_image_cache(directory)

@@ -1,0 +1,49 @@
+"""Augmentation specs: albumentations transforms by name, from parameters.
+
+A spec is a list of one-key mappings, transform name to its arguments, exactly
+as albumentations spells them::
+
+    - Affine: {translate_percent: 0.1, p: 0.5}
+    - RandomBrightnessContrast: {brightness_limit: 0.2, contrast_limit: 0.2, p: 0.5}
+
+Transforms work on the cached uint8 images; normalization happens later, on the
+device. No flips by default: whether the phone is in the left or right hand is
+the difference between classes here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import albumentations as A
+
+AugmentSpec = list[dict[str, dict[str, Any]]]
+
+
+def build_transform(spec: AugmentSpec | None, seed: int | None = None, key: str = "augment") -> A.Compose | None:
+    """Compose the transforms of ``spec``; ``None`` for an empty spec.
+
+    Args:
+        spec: One-key mappings ``{TransformName: kwargs}``.
+        seed: Makes the random draws reproducible (``A.Compose(seed=...)``).
+        key: Parameter name used in error messages.
+
+    Raises:
+        ValueError: Naming the entry, when a name is not an albumentations
+            transform or its arguments are invalid.
+    """
+    if not spec:
+        return None
+    transforms = []
+    for position, entry in enumerate(spec):
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ValueError(f"{key}[{position}]: expected one 'TransformName: {{arguments}}' mapping, got {entry!r}")
+        ((name, kwargs),) = entry.items()
+        transform_class = getattr(A, name, None)
+        if not (isinstance(transform_class, type) and issubclass(transform_class, A.BasicTransform)):
+            raise ValueError(f"{key}[{position}]: albumentations has no transform named {name!r}")
+        try:
+            transforms.append(transform_class(**(kwargs or {})))
+        except Exception as error:
+            raise ValueError(f"{key}[{position}] ({name}): invalid arguments {kwargs!r}: {error}") from error
+    return A.Compose(transforms, seed=seed)

@@ -1,0 +1,305 @@
+"""The training loop: ``train_one_epoch``, ``evaluate`` and ``fit``.
+
+On CUDA: bf16 autocast, channels_last and cuDNN autotuning; on CPU the same code
+runs in float32. ``fit`` checkpoints every epoch (``last``) and keeps the best by
+validation log loss (``best``); ``resume`` continues from ``last`` and, because each
+epoch's randomness is seeded from (seed, epoch), reproduces the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from statefarm.checkpoints import CheckpointStore
+from statefarm.loaders import seed_epoch, to_model_input
+from statefarm.metrics import classification_scores
+from statefarm.optim import GradientNormAnnealer
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; training stopped before writing any checkpoint."""
+
+
+@dataclass
+class Runtime:
+    """Where and how tensors run."""
+
+    device: torch.device
+    amp: bool = True
+    channels_last: bool = True
+
+    @property
+    def autocast_enabled(self) -> bool:
+        return self.amp and self.device.type == "cuda"
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast_enabled)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when there is one; ``cuda`` without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("training.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return device
+
+
+def prepare_model(model: nn.Module, runtime: Runtime, compile_model: bool = False) -> nn.Module:
+    """Move to the device; channels_last, cuDNN autotuning and ``torch.compile`` on CUDA."""
+    model = model.to(runtime.device)
+    if runtime.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        if runtime.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if compile_model:
+            model = torch.compile(model)
+    return model
+
+
+def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against class indices or, for soft labels, probability vectors."""
+    return F.cross_entropy(logits.float(), targets if targets.dtype == torch.long else targets.float())
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    accuracy: float
+    images_per_s: float
+    grad_sq_sum: float = 0.0
+    lr: float = 0.0
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    runtime: Runtime,
+    data_config: dict[str, Any],
+    epoch: int,
+    scheduler: Any = None,
+    annealer: GradientNormAnnealer | None = None,
+    on_non_finite: Callable[[int, int], NonFiniteLossError] | None = None,
+) -> EpochStats:
+    """One pass over ``loader``; steps the scheduler per update.
+
+    Raises:
+        NonFiniteLossError: At the first NaN or infinite loss, before the optimizer step.
+    """
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    steps_per_epoch = len(loader)
+    started = time.perf_counter()
+    progress = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not sys.stderr.isatty())
+    for step, (images, targets) in enumerate(progress):
+        inputs = to_model_input(images, data_config["mean"], data_config["std"], runtime.device, runtime.channels_last)
+        targets = targets.to(runtime.device, non_blocking=True)
+        with runtime.autocast():
+            logits = model(inputs)
+        loss = loss_fn(logits, targets)
+        if not torch.isfinite(loss):
+            if on_non_finite is not None:
+                raise on_non_finite(epoch, step)
+            raise NonFiniteLossError(f"loss is {float(loss)} at epoch {epoch}, step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if annealer is not None:
+            annealer.observe(model.parameters())
+        detached = loss.detach()
+        optimizer.step(lambda: detached)  # Eve reads the loss; every other optimizer ignores it
+        if scheduler is not None:
+            scheduler.step_update(num_updates=epoch * steps_per_epoch + step + 1)
+
+        batch = len(images)
+        seen += batch
+        total_loss += float(detached) * batch
+        hard = targets if targets.dtype == torch.long else targets.argmax(1)
+        correct += int((logits.argmax(1) == hard).sum())
+        progress.set_postfix(loss=f"{total_loss / seen:.4f}")
+    seconds = time.perf_counter() - started
+    return EpochStats(
+        loss=total_loss / max(seen, 1),
+        accuracy=correct / max(seen, 1),
+        images_per_s=seen / max(seconds, 1e-9),
+        grad_sq_sum=annealer.current if annealer is not None else 0.0,
+        lr=optimizer.param_groups[0]["lr"],
+    )
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, loader: DataLoader, runtime: Runtime, data_config: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (float32, CPU) and targets of every item of ``loader``, in order."""
+    model.eval()
+    all_logits, all_targets = [], []
+    for images, targets in loader:
+        inputs = to_model_input(images, data_config["mean"], data_config["std"], runtime.device, runtime.channels_last)
+        with runtime.autocast():
+            all_logits.append(model(inputs).float().cpu())
+        all_targets.append(targets)
+    return torch.cat(all_logits), torch.cat(all_targets)
+
+
+def evaluate(
+    model: nn.Module, loader: DataLoader, runtime: Runtime, data_config: dict[str, Any], clip: float
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Validation scores and the logits they came from."""
+    logits, targets = predict_logits(model, loader, runtime, data_config)
+    return classification_scores(logits, targets, clip), logits
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_valid_logits: torch.Tensor | None = None
+
+
+def _state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    return {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    valid_loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    runtime: Runtime,
+    data_config: dict[str, Any],
+    epochs: int,
+    store: CheckpointStore,
+    seed: int,
+    clip: float,
+    scheduler: Any = None,
+    annealer: GradientNormAnnealer | None = None,
+    resume: bool = False,
+    model_info: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float], int], None] | None = None,
+) -> FitResult:
+    """Train for ``epochs``, validating and checkpointing after each.
+
+    Args:
+        model: Already on the device (``prepare_model``).
+        train_loader: Shuffled, augmented training batches.
+        valid_loader: The validation drivers, in a fixed order.
+        optimizer: Any torch optimizer (``Eve`` included).
+        runtime: Device, AMP and memory format.
+        data_config: ``mean``, ``std`` and ``input_size`` (``models.model_data_config``).
+        epochs: Total epochs, counting those done before a resume.
+        store: Where ``last`` and ``best`` go.
+        seed: Seeds each epoch's shuffling, augmentation and dropout.
+        clip: Probability clipping of the submission, for the clipped log loss.
+        scheduler: A timm scheduler stepped per update, or ``None``.
+        annealer: The gradient-norm annealer, or ``None``.
+        resume: Continue from ``last`` when it exists.
+        model_info: Saved in the checkpoints to rebuild the model (architecture, arguments).
+        on_epoch: Called with each epoch's metrics and the epoch number (e.g. MLflow logging).
+
+    Returns:
+        The per-epoch history, the best epoch and its validation logits.
+
+    Raises:
+        NonFiniteLossError: Naming the epoch, the step and the last good checkpoint, which is kept.
+    """
+    result = FitResult()
+    best_loss, start_epoch = math.inf, 0
+    if resume and store.exists("last"):
+        last = store.load("last")
+        getattr(model, "_orig_mod", model).load_state_dict(last["model"])
+        optimizer.load_state_dict(last["optimizer"])
+        if scheduler is not None and last.get("scheduler") is not None:
+            scheduler.load_state_dict(last["scheduler"])
+        if annealer is not None and last.get("annealer") is not None:
+            annealer.load_state_dict(last["annealer"])
+        result.history, best_loss = last["history"], last["best_loss"]
+        result.best_epoch = last["best_epoch"]
+        start_epoch = last["epoch"] + 1
+        if store.exists("best"):
+            result.best_valid_logits = store.load("best").get("valid_logits")
+        logger.info("Resuming from %s after epoch %d", store.path("last"), last["epoch"])
+
+    def non_finite(epoch: int, step: int) -> NonFiniteLossError:
+        kept = store.path("last") if store.exists("last") else "none yet (it failed in the first epoch)"
+        return NonFiniteLossError(
+            f"loss became NaN or infinite at epoch {epoch}, step {step}; training stopped. "
+            f"Last good checkpoint, left untouched: {kept}. Lower the learning rate or check the inputs."
+        )
+
+    for epoch in range(start_epoch, epochs):
+        seed_epoch(train_loader, seed, epoch)
+        torch.manual_seed(seed * 1_000_003 + epoch)
+        stats = train_one_epoch(
+            model, train_loader, optimizer, runtime, data_config, epoch, scheduler, annealer, non_finite
+        )
+        scores, valid_logits = evaluate(model, valid_loader, runtime, data_config, clip)
+        annealed = annealer.end_epoch() if annealer is not None else False
+        metrics = {
+            "train_loss": stats.loss,
+            "train_accuracy": stats.accuracy,
+            "valid_loss": scores["log_loss"],
+            "valid_loss_clipped": scores["log_loss_clipped"],
+            "valid_accuracy": scores["accuracy"],
+            "lr": stats.lr,
+            "images_per_s": stats.images_per_s,
+        }
+        if annealer is not None:
+            metrics["grad_sq_sum"] = stats.grad_sq_sum
+        result.history.append({"epoch": epoch, **metrics})
+        model_state = _state_dict(model)
+        if scores["log_loss"] < best_loss:
+            best_loss, result.best_epoch, result.best_valid_logits = scores["log_loss"], epoch, valid_logits
+            store.save(
+                "best",
+                {
+                    "model": model_state,
+                    "model_info": model_info or {},
+                    "data_config": data_config,
+                    "epoch": epoch,
+                    "metrics": metrics,
+                    "valid_logits": valid_logits,
+                },
+            )
+        store.save(
+            "last",
+            {
+                "model": model_state,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "annealer": annealer.state_dict() if annealer is not None else None,
+                "epoch": epoch,
+                "history": result.history,
+                "best_loss": best_loss,
+                "best_epoch": result.best_epoch,
+                "model_info": model_info or {},
+                "data_config": data_config,
+            },
+        )
+        remaining = (epochs - epoch - 1) * len(train_loader.dataset) / max(stats.images_per_s, 1e-9)
+        logger.info(
+            "epoch %d/%d  train loss %.4f acc %.3f | valid loss %.4f (clipped %.4f) acc %.3f | lr %.2e | "
+            "%.0f img/s | ETA %.0fs%s",
+            epoch + 1, epochs, stats.loss, stats.accuracy, scores["log_loss"], scores["log_loss_clipped"],
+            scores["accuracy"], stats.lr, stats.images_per_s, remaining,
+            " | annealed: lr divided" if annealed else "",
+        )  # fmt: skip
+        if on_epoch is not None:
+            on_epoch(metrics, epoch)
+    return result

@@ -1,0 +1,112 @@
+"""Batches from the image cache: a torch ``Dataset`` over memory-mapped rows.
+
+Images stay uint8 from disk to the device (a quarter of the bytes of float32 through
+the loader and the pinned buffers); ``to_model_input`` scales and normalizes them there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class CachedImageDataset(Dataset):
+    """Rows of the image cache with their targets, augmented on the fly.
+
+    Args:
+        images: The cache's ``(N, H, W, 3)`` uint8 array (a memory map: workers
+            reopen it by file name instead of copying it).
+        rows: Cache row of each item.
+        targets: Class index per item, or a ``(len(rows), classes)`` probability
+            array for soft labels.
+        transform: Albumentations transform, or ``None``.
+    """
+
+    def __init__(
+        self, images: np.ndarray, rows: Sequence[int], targets: np.ndarray, transform: A.Compose | None = None
+    ) -> None:
+        if len(rows) != len(targets):
+            raise ValueError(f"{len(rows)} rows but {len(targets)} targets")
+        self.images = images
+        self.filename = getattr(images, "filename", None)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.targets = torch.as_tensor(np.asarray(targets))
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = np.asarray(self.images[self.rows[index]])
+        if self.transform is not None:
+            image = self.transform(image=image)["image"]
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), self.targets[index]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if self.filename is not None:
+            state["images"] = None  # reopened from the file in the worker
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.images is None:
+            self.images = np.load(self.filename, mmap_mode="r")
+
+
+def _init_worker(worker_id: int) -> None:
+    cv2.setNumThreads(0)  # one OpenCV thread per loader worker, not one per core
+    info = torch.utils.data.get_worker_info()
+    if info is not None and info.dataset.transform is not None:
+        # Each worker draws its own augmentations, reproducibly.
+        info.dataset.transform.set_random_seed(info.seed % 2**32)
+
+
+def make_loader(
+    dataset: CachedImageDataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    device: torch.device,
+    seed: int,
+) -> DataLoader:
+    """A ``DataLoader`` with pinned memory on CUDA and seeded shuffling.
+
+    Workers are not persistent: each epoch starts them afresh from the loader's
+    generator, which ``seed_epoch`` resets, so epoch ``k`` draws the same batches
+    and augmentations whether the run was resumed or not.
+    """
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=_init_worker,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def seed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
+    """Make epoch ``epoch``'s shuffling and augmentation depend only on ``seed`` and ``epoch``."""
+    loader.generator.manual_seed(seed * 1_000_003 + epoch)
+    transform = getattr(loader.dataset, "transform", None)
+    if loader.num_workers == 0 and transform is not None:
+        transform.set_random_seed(seed * 1_000_003 + epoch)
+
+
+def to_model_input(
+    images: torch.Tensor, mean: Sequence[float], std: Sequence[float], device: torch.device, channels_last: bool
+) -> torch.Tensor:
+    """uint8 ``(B, 3, H, W)`` to normalized float on ``device``: ``(x / 255 - mean) / std``."""
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
+    std_t = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
+    return (images.float() - mean_t) / std_t

@@ -1,0 +1,137 @@
+import math
+
+import pytest
+import torch
+
+from statefarm import engine
+from statefarm.checkpoints import CheckpointStore
+from statefarm.loaders import CachedImageDataset, make_loader
+from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
+from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
+from statefarm.splits import SplitConfig, split_by_driver
+from statefarm.training import TrainingConfig, labelled_rows, load_classifier, train_classifier
+
+CHANCE = math.log(10)
+
+
+@pytest.fixture(scope="module")
+def split(prepared_data):
+    image_index, _ = prepared_data
+    return split_by_driver(image_index[image_index["split"] == "train"], SplitConfig(n_folds=3), seed=0)
+
+
+def _train(prepared_data, split, store, epochs=5, **training):
+    image_index, cache = prepared_data
+    return train_classifier(
+        cache, image_index, split,
+        ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
+        AnnealerConfig(), TrainingConfig(epochs=epochs, batch_size=16, num_workers=0, **training),
+        augment=[{"Affine": {"translate_percent": 0.02, "p": 0.5}}], store=store, seed=0, clip=1e-3,
+    )  # fmt: skip
+
+
+def test_a_small_cnn_learns_the_demo_signal(prepared_data, split, tmp_path):
+    model, history, valid_predictions = _train(prepared_data, split, CheckpointStore(tmp_path))
+    assert list(history["epoch"]) == [0, 1, 2, 3, 4]
+    assert history["valid_loss"].iloc[-1] < CHANCE - 0.1
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert model["epoch"] == int(history["valid_loss"].idxmin())
+    assert model["data_config"]["input_size"] == [3, 24, 32]
+    # The saved model predicts exactly the validation logits that were scored.
+    assert set(valid_predictions["subject"]) == set(split["valid_drivers"])
+    rebuilt = load_classifier(model).eval()
+    image_index, cache = prepared_data
+    first = cache.images[cache.rows[valid_predictions.at[0, "img"]]]
+    inputs = torch.from_numpy(first).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        logits = rebuilt(inputs)[0]
+    expected = torch.tensor(valid_predictions.filter(like="logit_").iloc[0].to_numpy())
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def _fit_setup(prepared_data, split, seed=0):
+    image_index, cache = prepared_data
+    torch.manual_seed(seed)
+    model = create_model(ModelConfig(name="statefarm_small_cnn"))
+    data_config = model_data_config(model, cache.image_size)
+    runtime = engine.Runtime(torch.device("cpu"))
+    train = labelled_rows(image_index, split["train_drivers"])
+    valid = labelled_rows(image_index, split["valid_drivers"])
+    from statefarm.augment import build_transform
+
+    transform = build_transform([{"Affine": {"translate_percent": 0.05, "p": 0.8}}], seed)
+    train_set = CachedImageDataset(
+        cache.images, cache.rows_of(list(train["img"])), train["label"].to_numpy(), transform
+    )
+    valid_set = CachedImageDataset(cache.images, cache.rows_of(list(valid["img"])), valid["label"].to_numpy())
+    train_loader = make_loader(train_set, 16, True, 0, runtime.device, seed)
+    valid_loader = make_loader(valid_set, 32, False, 0, runtime.device, seed)
+    optimizer = create_optimizer(model, OptimizerConfig(opt="adamw", lr=1e-3))
+    scheduler = create_scheduler(optimizer, SchedulerConfig(), 3, len(train_loader))
+    return model, train_loader, valid_loader, optimizer, runtime, data_config, scheduler
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_reproduces_the_uninterrupted_run(prepared_data, split, tmp_path):
+    model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
+    args = {"epochs": 3, "seed": 0, "clip": 1e-3}
+    engine.fit(model, train, valid, optimizer, runtime, data_config, store=CheckpointStore(tmp_path / "a"),
+               scheduler=scheduler, **args)  # fmt: skip
+    straight = CheckpointStore(tmp_path / "a").load("last")
+
+    def stop_after_first_epoch(metrics, epoch):
+        if epoch == 0:
+            raise _Interrupted
+
+    model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
+    with pytest.raises(_Interrupted):
+        engine.fit(model, train, valid, optimizer, runtime, data_config, store=CheckpointStore(tmp_path / "b"),
+                   scheduler=scheduler, on_epoch=stop_after_first_epoch, **args)  # fmt: skip
+    model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split, seed=0)
+    with torch.no_grad():  # a fresh process: whatever the model holds now must not matter
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    engine.fit(model, train, valid, optimizer, runtime, data_config, store=CheckpointStore(tmp_path / "b"),
+               scheduler=scheduler, resume=True, **args)  # fmt: skip
+    resumed = CheckpointStore(tmp_path / "b").load("last")
+
+    assert [row["epoch"] for row in resumed["history"]] == [0, 1, 2]
+    for name, tensor in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][name], tensor, rtol=0, atol=0, msg=name)
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(prepared_data, split, tmp_path):
+    model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
+    store = CheckpointStore(tmp_path)
+
+    def diverge(metrics, epoch):
+        with torch.no_grad():
+            model.head[-1].weight.fill_(float("nan"))
+
+    with pytest.raises(engine.NonFiniteLossError, match=r"epoch 1, step 0.*last\.pt"):
+        engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=3, store=store, seed=0,
+                   clip=1e-3, on_epoch=diverge)  # fmt: skip
+    last = store.load("last")
+    assert last["epoch"] == 0
+    assert all(torch.isfinite(tensor).all() for tensor in last["model"].values() if tensor.is_floating_point())
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_missing_pretrained_weights_stop_the_run_with_the_fix(tmp_path):
+    with pytest.raises(PretrainedWeightsError, match="model.pretrained_file"):
+        create_model(ModelConfig(name="resnet18", pretrained=True))
+
+
+def test_pretrained_file_loads_local_weights(tmp_path):
+    source = create_model(ModelConfig(name="resnet18"))
+    torch.save(source.state_dict(), tmp_path / "weights.pth")
+    loaded = create_model(ModelConfig(name="resnet18", pretrained=True, pretrained_file=str(tmp_path / "weights.pth")))
+    torch.testing.assert_close(loaded.conv1.weight, source.conv1.weight)
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ValueError, match="'resnet1000' is not a timm architecture"):
+        create_model(ModelConfig(name="resnet1000"))
