@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 
 ## Generate the stand-in dataset, then validate, cache and split it (CPU, minutes).
 demo: install
-	$(BIN)/kedro run --env=demo --pipeline=demo_data
+	$(BIN)/kedro run --env=demo --pipelines=demo_data
 	$(BIN)/kedro run --env=demo
 
 ## The test suite CI runs (CPU, a few minutes).

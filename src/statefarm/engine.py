@@ -122,7 +122,7 @@ def train_one_epoch(
         if annealer is not None:
             annealer.observe(model.parameters())
         detached = loss.detach()
-        optimizer.step(lambda: detached)  # Eve reads the loss; every other optimizer ignores it
+        optimizer.step(lambda detached=detached: detached)  # Eve reads the loss; the others ignore it
         if scheduler is not None:
             scheduler.step_update(num_updates=epoch * steps_per_epoch + step + 1)
 

@@ -35,7 +35,7 @@ class CachedImageDataset(Dataset):
         self.images = images
         self.filename = getattr(images, "filename", None)
         self.rows = np.asarray(rows, dtype=np.int64)
-        self.targets = torch.as_tensor(np.asarray(targets))
+        self.targets = torch.as_tensor(np.array(targets))  # a private, writable copy
         self.transform = transform
 
     def __len__(self) -> int:

@@ -7,8 +7,8 @@ from kedro.pipeline import Pipeline
 def register_pipelines() -> dict[str, Pipeline]:
     """Register every pipeline under ``pipelines/`` by its folder name.
 
-    ``__default__`` is the data chain (validate, cache, split). It leaves out
-    ``demo_data``, which only writes the generated stand-in dataset.
+    ``__default__`` is everything but ``demo_data`` (which only writes the generated
+    stand-in dataset): validate, cache, split, train, predict, submit.
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.

@@ -68,6 +68,7 @@ def train_classifier(
     store: CheckpointStore,
     seed: int,
     clip: float,
+    metrics_prefix: str = "",
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Train on the split's training drivers, keep the best epoch on its validation drivers.
 
@@ -116,7 +117,7 @@ def train_classifier(
         epochs=training_config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler,
         annealer=annealer, resume=training_config.resume,
         model_info={"name": model_config.name, "num_classes": len(CLASS_NAMES)},
-        on_epoch=lambda metrics, epoch: tracking.log_metrics(metrics, step=epoch),
+        on_epoch=lambda metrics, epoch: tracking.log_metrics(metrics, step=epoch, prefix=metrics_prefix),
     )  # fmt: skip
 
     best = store.load("best")

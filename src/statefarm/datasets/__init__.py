@@ -1,6 +1,14 @@
-"""Kedro datasets for the competition's image folder and the decoded image cache."""
+"""Kedro datasets: the competition's image folder, the image cache, checkpoints, submissions."""
 
+from statefarm.datasets.checkpoint_datasets import CheckpointStoreDataset, TorchCheckpointDataset
 from statefarm.datasets.image_cache_dataset import ImageCacheDataset
 from statefarm.datasets.image_folder_dataset import ImageFolderDataset
+from statefarm.datasets.submission_dataset import SubmissionDataset
 
-__all__ = ["ImageCacheDataset", "ImageFolderDataset"]
+__all__ = [
+    "CheckpointStoreDataset",
+    "ImageCacheDataset",
+    "ImageFolderDataset",
+    "SubmissionDataset",
+    "TorchCheckpointDataset",
+]

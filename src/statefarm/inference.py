@@ -1,0 +1,97 @@
+"""Predict the test images from the cache, with optional test-time augmentation and calibration."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from scipy.optimize import minimize_scalar
+
+from statefarm import engine
+from statefarm.augment import AugmentSpec, build_transform
+from statefarm.cache import ImageCache
+from statefarm.config import Params
+from statefarm.loaders import CachedImageDataset, make_loader
+from statefarm.training import load_classifier
+
+logger = logging.getLogger(__name__)
+
+
+class InferenceConfig(Params):
+    """How to predict: batch size, device, and the test-time augmentations to average."""
+
+    batch_size: int = Field(256, ge=1)
+    num_workers: int = Field(4, ge=0)
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    tta: list[AugmentSpec] = Field(
+        default_factory=list, description="extra views, each an augment spec; the plain image is always one view"
+    )
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """The temperature ``T`` that minimizes the log loss of ``softmax(logits / T)``.
+
+    Fitted on the validation drivers' logits, never on test. Returns ``T`` and the
+    log loss before and after.
+    """
+    logits_t = torch.as_tensor(logits, dtype=torch.float64)
+    labels_t = torch.as_tensor(labels, dtype=torch.long)
+
+    def loss_at(log_t: float) -> float:
+        return float(F.cross_entropy(logits_t / math.exp(log_t), labels_t))
+
+    best = minimize_scalar(loss_at, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    return {
+        "temperature": math.exp(best.x),
+        "valid_log_loss_before": loss_at(0.0),
+        "valid_log_loss_after": float(best.fun),
+    }
+
+
+def _view_transform(checkpoint_size: tuple[int, int], cache_size: tuple[int, int], spec: AugmentSpec | None, seed: int):
+    """One TTA view: the spec's transforms, then a resize when the cache is not the trained size."""
+    steps = []
+    view = build_transform(spec, seed, key="inference.tta")
+    if view is not None:
+        steps.extend(view.transforms)
+    if tuple(checkpoint_size) != tuple(cache_size):
+        steps.append(A.Resize(height=checkpoint_size[0], width=checkpoint_size[1]))
+    return A.Compose(steps, seed=seed) if steps else None
+
+
+def predict_probabilities(
+    checkpoint: dict[str, Any],
+    image_cache: ImageCache,
+    names: list[str],
+    config: InferenceConfig,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Class probabilities of ``names``, averaged over the plain view and every TTA view.
+
+    The model is rebuilt from the checkpoint, normalized with the mean and std it was
+    trained with, and fed images at the size it was trained at.
+    """
+    runtime = engine.Runtime(engine.resolve_device(config.device), config.amp, config.channels_last)
+    model = engine.prepare_model(load_classifier(checkpoint), runtime)
+    data_config = checkpoint["data_config"]
+    rows = image_cache.rows_of(names)
+    trained_size = tuple(data_config["input_size"][1:])
+    total = np.zeros((len(names), checkpoint["model_info"]["num_classes"]), np.float64)
+    views = [None, *config.tta]
+    for view, spec in enumerate(views):
+        transform = _view_transform(trained_size, image_cache.image_size, spec, seed + view)
+        dataset = CachedImageDataset(image_cache.images, rows, np.zeros(len(rows), np.int64), transform)
+        loader = make_loader(dataset, config.batch_size, False, config.num_workers, runtime.device, seed)
+        logits, _ = engine.predict_logits(model, loader, runtime, data_config)
+        total += F.softmax(logits.double() / temperature, dim=1).numpy()
+    logger.info("Predicted %d images, %d view(s), temperature %.3f", len(names), len(views), temperature)
+    return total / len(views)

@@ -1,0 +1,57 @@
+"""Nodes of ``training``: fit a classifier on the training drivers, report on the validation drivers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from statefarm import reports, training
+from statefarm.cache import ImageCache
+from statefarm.checkpoints import CheckpointStore
+from statefarm.config import parse_params
+from statefarm.models import ModelConfig
+from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+
+
+def train_model(
+    image_cache: ImageCache,
+    image_index: pd.DataFrame,
+    driver_split: dict,
+    checkpoints: CheckpointStore,
+    model: dict[str, Any],
+    optimizer: dict[str, Any],
+    scheduler: dict[str, Any],
+    annealer: dict[str, Any],
+    training_params: dict[str, Any],
+    augment: list | None,
+    seed: int,
+    submission: dict[str, Any],
+    metrics_prefix: str = "",
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Train, checkpointing every epoch; return the best model, the history and its validation logits."""
+    return training.train_classifier(
+        image_cache,
+        image_index,
+        driver_split,
+        parse_params(ModelConfig, model, "model"),
+        parse_params(OptimizerConfig, optimizer, "optimizer"),
+        parse_params(SchedulerConfig, scheduler, "scheduler"),
+        parse_params(AnnealerConfig, annealer, "annealer"),
+        parse_params(training.TrainingConfig, training_params, "training"),
+        augment,
+        checkpoints,
+        seed,
+        clip=submission["clip"],
+        metrics_prefix=metrics_prefix,
+    )
+
+
+def report_training(history: pd.DataFrame, valid_predictions: pd.DataFrame) -> tuple[Figure, Figure, pd.DataFrame]:
+    """Learning curves, the confusion matrix and per-class scores on the validation drivers."""
+    return (
+        reports.learning_curves_figure(history),
+        reports.confusion_matrix_figure(valid_predictions),
+        reports.per_class_report(valid_predictions),
+    )

@@ -1,0 +1,83 @@
+"""Figures and tables a person reads after a run: learning curves, confusion matrix, per-class scores."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window from a pipeline
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy.special import log_softmax  # noqa: E402
+from sklearn.metrics import confusion_matrix  # noqa: E402
+
+from statefarm.layout import CLASS_NAMES  # noqa: E402
+
+CLASS_DESCRIPTIONS = (
+    "safe driving", "texting - right", "phone - right", "texting - left", "phone - left",
+    "radio", "drinking", "reaching behind", "hair and makeup", "talking to passenger",
+)  # fmt: skip
+
+
+def _logits(valid_predictions: pd.DataFrame) -> np.ndarray:
+    return valid_predictions.loc[:, [f"logit_{name}" for name in CLASS_NAMES]].to_numpy(np.float64)
+
+
+def learning_curves_figure(history: pd.DataFrame) -> plt.Figure:
+    """Train and validation loss and accuracy per epoch, and the learning rate."""
+    figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4))
+    epochs = history["epoch"] + 1
+    loss_ax.plot(epochs, history["train_loss"], marker="o", label="train")
+    loss_ax.plot(epochs, history["valid_loss"], marker="o", label="valid (held-out drivers)")
+    loss_ax.axhline(np.log(len(CLASS_NAMES)), color="grey", linestyle=":", label="chance")
+    loss_ax.set(title="log loss", xlabel="epoch")
+    loss_ax.legend()
+    acc_ax.plot(epochs, history["train_accuracy"], marker="o", label="train")
+    acc_ax.plot(epochs, history["valid_accuracy"], marker="o", label="valid")
+    acc_ax.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
+    acc_ax.legend()
+    lr_ax.plot(epochs, history["lr"], marker="o")
+    lr_ax.set(title="learning rate (end of epoch)", xlabel="epoch", yscale="log")
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix_figure(valid_predictions: pd.DataFrame) -> plt.Figure:
+    """Row-normalized confusion matrix on the validation drivers."""
+    predicted = _logits(valid_predictions).argmax(1)
+    matrix = confusion_matrix(valid_predictions["label"], predicted, labels=range(len(CLASS_NAMES)), normalize="true")
+    figure, axes = plt.subplots(figsize=(8, 7))
+    image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    labels = [f"{name} {description}" for name, description in zip(CLASS_NAMES, CLASS_DESCRIPTIONS, strict=True)]
+    axes.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    axes.set_yticks(range(len(CLASS_NAMES)), labels)
+    for (row, column), value in np.ndenumerate(matrix):
+        if value >= 0.01:
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.5 else "black")
+    axes.set(xlabel="predicted", ylabel="true", title="validation drivers, row-normalized")
+    figure.colorbar(image)
+    figure.tight_layout()
+    return figure
+
+
+def per_class_report(valid_predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per class: images, accuracy (recall), precision and mean log loss on the validation drivers."""
+    logits = _logits(valid_predictions)
+    labels = valid_predictions["label"].to_numpy()
+    predicted = logits.argmax(1)
+    nll = -log_softmax(logits, axis=1)[np.arange(len(labels)), labels]
+    rows = []
+    for label, name in enumerate(CLASS_NAMES):
+        is_class, said_class = labels == label, predicted == label
+        rows.append(
+            {
+                "class": name,
+                "description": CLASS_DESCRIPTIONS[label],
+                "images": int(is_class.sum()),
+                "recall": float((predicted[is_class] == label).mean()) if is_class.any() else np.nan,
+                "precision": float((labels[said_class] == label).mean()) if said_class.any() else np.nan,
+                "log_loss": float(nll[is_class].mean()) if is_class.any() else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
