@@ -22,7 +22,11 @@ SMALL_DEMO = {
         "noise": 6.0,
     },
     "num_workers": 1,
-}
+    "training": {
+        "epochs": 2, "batch_size": 32, "num_workers": 0, "device": "cpu", "amp": False,
+        "channels_last": False, "compile": False, "resume": False,
+    },
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -56,17 +60,32 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert len(list((raw / "imgs" / "test").glob("*.jpg"))) == 2 * 10
     assert list(pd.read_csv(raw / "driver_imgs_list.csv").columns) == ["subject", "classname", "img"]
 
-    _run(project)  # __default__: data_prep + sampling
+    _run(project)  # __default__: data_prep, sampling, training, inference, submission
     index = pd.read_parquet(project / "data" / "02_intermediate" / "demo" / "image_index.parquet")
     assert len(index) == 180 and index["valid"].all()
     assert (project / "data" / "02_intermediate" / "demo" / "image_cache" / "images.npy").is_file()
     split = json.loads((project / "data" / "05_model_input" / "demo" / "driver_split.json").read_text())
     assert not set(split["train_drivers"]) & set(split["valid_drivers"])
     assert (project / "data" / "05_model_input" / "demo" / "sample.parquet").is_file()
+    assert (project / "data" / "06_models" / "demo" / "baseline" / "model.pt").is_file()
+    [submission_file] = (project / "data" / "09_submissions" / "demo").glob("baseline_submission.csv/*/*.csv")
+    submission = pd.read_csv(submission_file)
+    assert list(submission.columns) == ["img", *(f"c{k}" for k in range(10))]
+    assert sorted(submission["img"]) == sorted(index.loc[index["split"] == "test", "img"])
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["statefarm"], output_format="list")
+    runs = mlflow.search_runs(experiment_names=["statefarm"], output_format="list", order_by=["start_time"])
     assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
-    params = runs[0].data.params if "split.n_folds" in runs[0].data.params else runs[1].data.params
+    params = runs[1].data.params
     assert params["split.n_folds"] == "4" and params["image_cache.image_size"] == "[60, 80]"
-    assert not [key for key in params if any(s in key.lower() for s in ("password", "token", "key"))]
+    assert params["model.name"] == "statefarm_small_cnn" and params["training.epochs"] == "2"
+    assert not [key for key in params if any(s in key.lower() for s in ("password", "token", "secret"))]
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(runs[1].info.run_id, "baseline.valid_loss")
+    assert [metric.step for metric in history] == [0, 1]  # one run holds every epoch
+    artifacts = {a.path for a in client.list_artifacts(runs[1].info.run_id, "baseline")}
+    assert {
+        "baseline/model.pt", "baseline/learning_curves.png", "baseline/confusion_matrix.png",
+        "baseline/validation_report.csv", "baseline/training_history.csv", "baseline/baseline_submission.csv",
+    } <= artifacts  # fmt: skip
+    assert "baseline.calibration.temperature" in runs[1].data.metrics

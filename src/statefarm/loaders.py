@@ -47,6 +47,16 @@ class CachedImageDataset(Dataset):
             image = self.transform(image=image)["image"]
         return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), self.targets[index]
 
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A whole batch in one read of the memory map (the DataLoader calls this when it exists)."""
+        images = self.images[self.rows[indices]]  # fancy indexing copies the rows out of the map
+        if self.transform is not None:
+            images = [self.transform(image=image)["image"] for image in images]
+        return [
+            (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), self.targets[index])
+            for image, index in zip(images, indices, strict=True)
+        ]
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         if self.filename is not None:
@@ -62,9 +72,10 @@ class CachedImageDataset(Dataset):
 def _init_worker(worker_id: int) -> None:
     cv2.setNumThreads(0)  # one OpenCV thread per loader worker, not one per core
     info = torch.utils.data.get_worker_info()
-    if info is not None and info.dataset.transform is not None:
+    transform = getattr(info.dataset, "transform", None) if info is not None else None
+    if transform is not None:
         # Each worker draws its own augmentations, reproducibly.
-        info.dataset.transform.set_random_seed(info.seed % 2**32)
+        transform.set_random_seed(info.seed % 2**32)
 
 
 def make_loader(

@@ -71,7 +71,7 @@ def build_submission(
     if not 0 <= clip < 0.1:
         raise ValueError(f"submission.clip must be in [0, 0.1), got {clip}")
     rows = sample_submission[["img"]].merge(test_predictions, on="img", how="left", validate="one_to_one")
-    probabilities = rows.loc[:, list(CLASS_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan)
+    probabilities = rows.loc[:, list(CLASS_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     unpredicted = np.isnan(probabilities).any(axis=1)
     if unpredicted.any():
         logger.warning(

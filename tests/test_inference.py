@@ -1,0 +1,53 @@
+import numpy as np
+import torch
+
+from statefarm.inference import InferenceConfig, fit_temperature, predict_probabilities
+from statefarm.models import ModelConfig, create_model, model_data_config
+
+
+def test_temperature_recovers_the_one_the_labels_were_drawn_with():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(4000, 10))
+    probabilities = np.exp(logits / 2.5) / np.exp(logits / 2.5).sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in probabilities])
+    fitted = fit_temperature(logits, labels)
+    assert abs(fitted["temperature"] - 2.5) < 0.2
+    assert fitted["valid_log_loss_after"] < fitted["valid_log_loss_before"]
+
+
+def _checkpoint(size):
+    torch.manual_seed(0)
+    model = create_model(ModelConfig(name="statefarm_small_cnn")).eval()
+    return {
+        "model": model.state_dict(),
+        "model_info": {"name": "statefarm_small_cnn", "num_classes": 10},
+        "data_config": model_data_config(model, size),
+    }, model
+
+
+def test_predictions_match_the_model_and_tta_averages_views(prepared_data):
+    image_index, cache = prepared_data
+    names = image_index.loc[image_index["split"] == "test", "img"].tolist()[:5]
+    checkpoint, model = _checkpoint(cache.image_size)
+    config = InferenceConfig(batch_size=4, num_workers=0, device="cpu")
+    plain = predict_probabilities(checkpoint, cache, names, config)
+    inputs = torch.from_numpy(cache.images[cache.rows_of(names)]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        expected = torch.softmax(model(inputs).double(), 1).numpy()
+    np.testing.assert_allclose(plain, expected, rtol=1e-5, atol=1e-6)
+
+    sharp = predict_probabilities(checkpoint, cache, names, config, temperature=0.5)
+    assert (sharp.max(1) >= plain.max(1) - 1e-9).all()
+
+    shifted = [{"Affine": {"translate_px": {"x": 3, "y": 0}, "p": 1.0}}]
+    tta = predict_probabilities(checkpoint, cache, names, config.model_copy(update={"tta": [shifted]}))
+    np.testing.assert_allclose(tta.sum(1), 1.0)
+    assert not np.allclose(tta, plain)
+
+
+def test_images_are_resized_to_the_trained_size(prepared_data):
+    image_index, cache = prepared_data
+    names = image_index["img"].tolist()[:3]
+    checkpoint, _ = _checkpoint((48, 64))  # trained at a size other than the cache's 24x32
+    probabilities = predict_probabilities(checkpoint, cache, names, InferenceConfig(num_workers=0, device="cpu"))
+    assert probabilities.shape == (3, 10)

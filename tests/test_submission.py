@@ -1,0 +1,74 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from statefarm.datasets import SubmissionDataset
+from statefarm.layout import CLASS_NAMES
+from statefarm.submission import SubmissionError, build_submission, validate_submission
+
+
+def _predictions(names, seed=0):
+    rng = np.random.default_rng(seed)
+    raw = rng.dirichlet(np.ones(10) * 0.3, size=len(names))
+    frame = pd.DataFrame(raw, columns=list(CLASS_NAMES))
+    frame.insert(0, "img", names)
+    return frame
+
+
+@pytest.fixture
+def sample_submission():
+    frame = pd.DataFrame({"img": [f"img_{k}.jpg" for k in range(6)]})
+    for name in CLASS_NAMES:
+        frame[name] = 0.1
+    return frame
+
+
+def test_submission_is_clipped_complete_and_in_kaggle_order(sample_submission):
+    predictions = _predictions(sample_submission["img"][::-1].tolist())
+    predictions.loc[0, list(CLASS_NAMES)] = [1.0] + [0.0] * 9  # a fully confident row
+    submission = build_submission(predictions, sample_submission, np.full(10, 0.1), clip=0.01)
+    assert list(submission.columns) == ["img", *CLASS_NAMES]
+    assert submission["img"].tolist() == sample_submission["img"].tolist()
+    probabilities = submission[list(CLASS_NAMES)].to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-12)
+    assert probabilities.min() > 0.009 and probabilities.max() < 0.991
+    confident = submission.set_index("img").loc[predictions.at[0, "img"]]
+    assert confident["c0"] == pytest.approx(0.99 / (0.99 + 9 * 0.01))
+
+
+def test_unpredicted_test_image_gets_the_prior_with_a_warning(sample_submission, caplog):
+    predictions = _predictions(sample_submission["img"][1:].tolist())
+    prior = np.linspace(1, 2, 10) / np.linspace(1, 2, 10).sum()
+    submission = build_submission(predictions, sample_submission, prior, clip=0.0)
+    np.testing.assert_allclose(submission.loc[0, list(CLASS_NAMES)].to_numpy(dtype=float), prior)
+    assert "img_0.jpg" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f.iloc[1:], r"1 test image\(s\) have no row: 'img_0.jpg'"),
+        (lambda f: pd.concat([f, f.iloc[[2]]]), r"1 image\(s\) appear more than once: 'img_2.jpg'"),
+        (lambda f: f.assign(c3=[np.nan] + [0.1] * 5), r"1 row\(s\) have NaN probabilities: 'img_0.jpg'"),
+        (lambda f: f.rename(columns={"img": "image"}), "header must be img,c0,"),
+        (lambda f: f[["img", *reversed(CLASS_NAMES)]], "header must be img,c0,"),
+        (lambda f: f.assign(c0=0.5), r"6 row\(s\) are not probabilities summing to 1"),
+    ],
+)
+def test_validator_rejects_what_kaggle_would(sample_submission, damage, message):
+    with pytest.raises(SubmissionError, match=message):
+        validate_submission(damage(sample_submission.copy()), sample_submission["img"])
+
+
+def test_dataset_never_writes_or_overwrites_with_a_bad_submission(sample_submission, tmp_path):
+    dataset = SubmissionDataset(str(tmp_path / "baseline_submission.csv"))
+    good = build_submission(_predictions(sample_submission["img"].tolist()), sample_submission, np.full(10, 0.1), 0.01)
+    dataset.save(good)
+    written = [p for p in tmp_path.rglob("*.csv") if p.is_file()]
+    assert len(written) == 1
+    with pytest.raises(Exception, match="NaN"):
+        dataset.save(good.assign(c1=np.nan))
+    assert [p for p in tmp_path.rglob("*.csv") if p.is_file()] == written
+    assert not list(tmp_path.rglob(".*partial*"))
+    reloaded = SubmissionDataset(str(tmp_path / "baseline_submission.csv")).load()
+    pd.testing.assert_frame_equal(reloaded, good, atol=1e-7)
