@@ -26,10 +26,11 @@ test: install
 
 ## Download and unzip the real competition into data/01_raw (needs Kaggle credentials).
 download: install
-	$(BIN)/python -m statefarm.download data/01_raw/state-farm-distracted-driver-detection
+	$(BIN)/python -m statefarm.competition download data/01_raw/state-farm-distracted-driver-detection
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_image_cache.py
+	$(BIN)/python benchmarks/bench_training.py

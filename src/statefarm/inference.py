@@ -42,8 +42,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     Fitted on the validation drivers' logits, never on test. Returns ``T`` and the
     log loss before and after.
     """
-    logits_t = torch.as_tensor(logits, dtype=torch.float64)
-    labels_t = torch.as_tensor(labels, dtype=torch.long)
+    logits_t = torch.tensor(np.asarray(logits, dtype=np.float64))
+    labels_t = torch.tensor(np.asarray(labels, dtype=np.int64))
 
     def loss_at(log_t: float) -> float:
         return float(F.cross_entropy(logits_t / math.exp(log_t), labels_t))

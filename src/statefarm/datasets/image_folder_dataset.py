@@ -35,7 +35,7 @@ class ImageFolderDataset(AbstractDataset[None, pd.DataFrame]):
         if not self._path.is_dir():
             raise DatasetError(
                 f"image folder {self._path} does not exist: download the competition "
-                "(make download) or generate the demo data (kedro run --env=demo --pipeline=demo_data)"
+                "(make download) or generate the demo data (kedro run --env=demo --pipelines=demo_data)"
             )
         rows = []
         for root, dirs, files in os.walk(self._path):

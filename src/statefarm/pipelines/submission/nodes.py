@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from statefarm import competition
 from statefarm import submission as submissions
 from statefarm.layout import CLASS_NAMES
+
+logger = logging.getLogger(__name__)
 
 
 def make_submission(
@@ -21,3 +27,14 @@ def make_submission(
     train = image_index[(image_index["split"] == "train") & image_index["valid"]]
     prior = np.bincount(train["label"], minlength=len(CLASS_NAMES)) / max(len(train), 1)
     return submissions.build_submission(test_predictions, sample_submission, prior, clip=submission["clip"])
+
+
+def submit_to_kaggle(submission: pd.DataFrame, submission_params: dict[str, Any], namespace: str) -> None:
+    """Upload the submission when ``submission.submit`` is true (off by default: it uses a daily slot)."""
+    if not submission_params.get("submit", False):
+        logger.info("Not submitting to Kaggle (submission.submit is false)")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{namespace}_submission.csv"
+        submission.to_csv(path, index=False, float_format="%.8g")
+        competition.submit_to_competition(path, f"statefarm {namespace}: {submission_params.get('message', '')}")

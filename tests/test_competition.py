@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from statefarm.download import DownloadError, download_competition, main
+from statefarm.competition import KaggleError, download_competition, main, submit_to_competition
 from tests.conftest import write_raw_dataset
 
 
@@ -16,7 +16,7 @@ def no_credentials(monkeypatch, tmp_path):
 
 
 def test_without_credentials_it_says_exactly_what_to_do(no_credentials, tmp_path):
-    with pytest.raises(DownloadError) as error:
+    with pytest.raises(KaggleError) as error:
         download_competition(tmp_path / "dest")
     message = str(error.value)
     assert "https://www.kaggle.com/settings/api" in message
@@ -26,7 +26,7 @@ def test_without_credentials_it_says_exactly_what_to_do(no_credentials, tmp_path
 
 def test_command_exits_nonzero_with_the_instructions(no_credentials, tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
-        assert main([str(tmp_path / "dest")]) == 1
+        assert main(["download", str(tmp_path / "dest")]) == 1
     assert "No Kaggle credentials found" in caplog.text
 
 
@@ -35,3 +35,9 @@ def test_existing_download_is_kept(no_credentials, tmp_path):
     before = sorted(p.name for p in dest.rglob("*"))
     assert download_competition(dest) == dest  # no credentials needed: nothing to fetch
     assert sorted(p.name for p in dest.rglob("*")) == before
+
+
+def test_submit_without_credentials_says_what_to_do(no_credentials, tmp_path):
+    (tmp_path / "submission.csv").write_text("img,c0\n")
+    with pytest.raises(KaggleError, match="No Kaggle credentials found"):
+        submit_to_competition(tmp_path / "submission.csv", "test")

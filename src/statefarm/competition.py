@@ -1,8 +1,9 @@
-"""Download and unzip the competition with the ``kaggle`` package.
+"""The competition on Kaggle, through the ``kaggle`` package: download the data, submit a file.
 
 Usage::
 
-    python -m statefarm.download [DEST] [--force]
+    python -m statefarm.competition download [DEST] [--force]
+    python -m statefarm.competition submit FILE [--message TEXT]
 
 ``DEST`` defaults to ``data/01_raw/state-farm-distracted-driver-detection``,
 where ``conf/base`` reads it. Credentials come from wherever the ``kaggle``
@@ -35,13 +36,13 @@ No Kaggle credentials found. To download the competition:
        export KAGGLE_API_TOKEN=<the token>          (or save it to ~/.kaggle/access_token)
      or, with a legacy kaggle.json key, save it to ~/.kaggle/kaggle.json (chmod 600)
        or export KAGGLE_USERNAME=<user> KAGGLE_KEY=<key>
-  3. Run `make download` again.
+  3. Run the command again.
 Without network access, copy the unzipped competition files (imgs/, {DRIVER_LIST_FILE},
 {SAMPLE_SUBMISSION_FILE}) into the destination folder by hand instead."""
 
 
-class DownloadError(RuntimeError):
-    """The competition could not be downloaded; the message says what to do."""
+class KaggleError(RuntimeError):
+    """Kaggle could not be reached or refused; the message says what to do."""
 
 
 def is_downloaded(dest: Path) -> bool:
@@ -59,7 +60,7 @@ def _authenticated_api():
         try:
             api.authenticate()
         except SystemExit:
-            raise DownloadError(CREDENTIALS_HELP) from None
+            raise KaggleError(CREDENTIALS_HELP) from None
     return api
 
 
@@ -74,7 +75,7 @@ def download_competition(dest: Path, force: bool = False) -> Path:
         ``dest``.
 
     Raises:
-        DownloadError: Without credentials, or when Kaggle refuses the download.
+        KaggleError: Without credentials, or when Kaggle refuses the download.
     """
     if is_downloaded(dest) and not force:
         logger.info("%s already holds the competition files; pass --force to download again", dest)
@@ -92,27 +93,49 @@ def download_competition(dest: Path, force: bool = False) -> Path:
             if status in (401, 403)
             else "check the network connection and try again"
         )
-        raise DownloadError(f"Kaggle refused or failed the download ({type(error).__name__}): {hint}") from None
+        raise KaggleError(f"Kaggle refused or failed the download ({type(error).__name__}): {hint}") from None
     if not is_downloaded(dest):
-        raise DownloadError(
+        raise KaggleError(
             f"{dest}: the download finished but imgs/train, imgs/test, {DRIVER_LIST_FILE} or "
             f"{SAMPLE_SUBMISSION_FILE} is missing; remove the folder and download again"
         )
     return dest
 
 
+def submit_to_competition(path: Path, message: str) -> None:
+    """Upload a submission CSV to the competition's leaderboard.
+
+    Raises:
+        KaggleError: Without credentials, or when Kaggle refuses the submission.
+    """
+    api = _authenticated_api()
+    logger.info("Submitting %s to %s: %s", path, COMPETITION, message)
+    try:
+        api.competition_submit(str(path), message, COMPETITION, quiet=True)
+    except Exception as error:
+        raise KaggleError(f"Kaggle refused or failed the submission of {path} ({type(error).__name__})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m statefarm.download", description=__doc__.splitlines()[0])
-    parser.add_argument("dest", nargs="?", type=Path, default=DEFAULT_DEST, help=f"default: {DEFAULT_DEST}")
-    parser.add_argument("--force", action="store_true", help="download again even if the files are there")
+    parser = argparse.ArgumentParser(prog="python -m statefarm.competition", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    download = commands.add_parser("download", help="download and unzip the competition files")
+    download.add_argument("dest", nargs="?", type=Path, default=DEFAULT_DEST, help=f"default: {DEFAULT_DEST}")
+    download.add_argument("--force", action="store_true", help="download again even if the files are there")
+    submit = commands.add_parser("submit", help="upload a submission CSV")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--message", "-m", default="statefarm")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        download_competition(args.dest, force=args.force)
-    except DownloadError as error:
+        if args.command == "download":
+            download_competition(args.dest, force=args.force)
+            logger.info("Competition files are in %s; next: kedro run --pipelines=data_prep", args.dest)
+        else:
+            submit_to_competition(args.file, args.message)
+    except KaggleError as error:
         logger.error("%s", error)
         return 1
-    logger.info("Competition files are in %s; next: kedro run --pipeline=data_prep", args.dest)
     return 0
 
 
