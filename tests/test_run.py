@@ -24,9 +24,20 @@ SMALL_DEMO = {
     "num_workers": 1,
     "training": {
         "epochs": 2, "batch_size": 32, "num_workers": 0, "device": "cpu", "amp": False,
-        "channels_last": False, "compile": False, "resume": False,
+        "channels_last": False, "compile": False, "resume": False, "use_tuned_augmentations": True,
     },
 }  # fmt: skip
+
+# Replaces conf/demo's grid in the copy: runtime parameters merge into dicts, and the
+# full demo grid (28 trials) is too slow for a test.
+TINY_GRID = """
+augment_tuning:
+  margin: 0.0
+  model: {name: statefarm_small_cnn}
+  training: {epochs: 1, batch_size: 32, num_workers: 0, device: cpu}
+  candidates:
+    shift: {transform: Affine, argument: translate_percent, values: [[-0.05, 0.05]]}
+"""
 
 
 @pytest.fixture
@@ -37,6 +48,7 @@ def project(tmp_path, monkeypatch):
     shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
     (tmp_path / "src").mkdir()  # the package itself is installed
+    (tmp_path / "conf" / "demo" / "parameters_augment_tuning.yml").write_text(TINY_GRID)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")  # use conf/base/mlflow.yml, as a user would
     bootstrap_project(tmp_path)
@@ -60,7 +72,8 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert len(list((raw / "imgs" / "test").glob("*.jpg"))) == 2 * 10
     assert list(pd.read_csv(raw / "driver_imgs_list.csv").columns) == ["subject", "classname", "img"]
 
-    _run(project)  # __default__: data_prep, sampling, training, inference, submission
+    _run(project)  # __default__: data_prep, sampling, augment_tuning, training, inference, submission
+    assert (project / "data" / "05_model_input" / "demo" / "tuned_augmentations.yml").is_file()
     index = pd.read_parquet(project / "data" / "02_intermediate" / "demo" / "image_index.parquet")
     assert len(index) == 180 and index["valid"].all()
     assert (project / "data" / "02_intermediate" / "demo" / "image_cache" / "images.npy").is_file()
@@ -74,7 +87,12 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert sorted(submission["img"]) == sorted(index.loc[index["split"] == "test", "img"])
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["statefarm"], output_format="list", order_by=["start_time"])
+    runs = mlflow.search_runs(
+        experiment_names=["statefarm"],
+        filter_string="tags.mlflow.parentRunId IS NULL",
+        output_format="list",
+        order_by=["start_time"],
+    )
     assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
     params = runs[1].data.params
     assert params["split.n_folds"] == "4" and params["image_cache.image_size"] == "[60, 80]"
@@ -89,3 +107,8 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
         "baseline/validation_report.csv", "baseline/training_history.csv", "baseline/baseline_submission.csv",
     } <= artifacts  # fmt: skip
     assert "baseline.calibration.temperature" in runs[1].data.metrics
+    trials = mlflow.search_runs(
+        experiment_names=["statefarm"], filter_string=f"tags.mlflow.parentRunId = '{runs[1].info.run_id}'"
+    )
+    names = sorted(trials["tags.mlflow.runName"])  # nested under the kedro run, one per trial
+    assert names in (["baseline", "shift=[-0.05, 0.05]"], ["baseline", "combined", "shift=[-0.05, 0.05]"])

@@ -9,7 +9,7 @@ from statefarm.loaders import CachedImageDataset, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
 from statefarm.splits import SplitConfig, split_by_driver
-from statefarm.training import TrainingConfig, labelled_rows, load_classifier, train_classifier
+from statefarm.training import Recipe, TrainingConfig, labelled_rows, load_classifier, train_classifier
 
 CHANCE = math.log(10)
 
@@ -24,8 +24,10 @@ def _train(prepared_data, split, store, epochs=5, **training):
     image_index, cache = prepared_data
     return train_classifier(
         cache, image_index, split,
-        ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
-        AnnealerConfig(), TrainingConfig(epochs=epochs, batch_size=16, num_workers=0, **training),
+        Recipe(
+            ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
+            AnnealerConfig(), TrainingConfig(epochs=epochs, batch_size=16, num_workers=0, **training),
+        ),
         augment=[{"Affine": {"translate_percent": 0.02, "p": 0.5}}], store=store, seed=0, clip=1e-3,
     )  # fmt: skip
 

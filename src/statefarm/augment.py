@@ -13,6 +13,7 @@ the difference between classes here.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import albumentations as A
@@ -42,8 +43,14 @@ def build_transform(spec: AugmentSpec | None, seed: int | None = None, key: str 
         transform_class = getattr(A, name, None)
         if not (isinstance(transform_class, type) and issubclass(transform_class, A.BasicTransform)):
             raise ValueError(f"{key}[{position}]: albumentations has no transform named {name!r}")
+        kwargs = kwargs or {}
+        accepted = inspect.signature(transform_class.__init__).parameters
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+            # albumentations only warns about these; a misspelled strength would silently do nothing
+            raise ValueError(f"{key}[{position}] ({name}): unknown argument(s) {unknown}")
         try:
-            transforms.append(transform_class(**(kwargs or {})))
+            transforms.append(transform_class(**kwargs))
         except Exception as error:
             raise ValueError(f"{key}[{position}] ({name}): invalid arguments {kwargs!r}: {error}") from error
     return A.Compose(transforms, seed=seed)

@@ -185,7 +185,7 @@ def fit(
     runtime: Runtime,
     data_config: dict[str, Any],
     epochs: int,
-    store: CheckpointStore,
+    store: CheckpointStore | None,
     seed: int,
     clip: float,
     scheduler: Any = None,
@@ -204,7 +204,7 @@ def fit(
         runtime: Device, AMP and memory format.
         data_config: ``mean``, ``std`` and ``input_size`` (``models.model_data_config``).
         epochs: Total epochs, counting those done before a resume.
-        store: Where ``last`` and ``best`` go.
+        store: Where ``last`` and ``best`` go; ``None`` keeps no checkpoint (a quick trial).
         seed: Seeds each epoch's shuffling, augmentation and dropout.
         clip: Probability clipping of the submission, for the clipped log loss.
         scheduler: A timm scheduler stepped per update, or ``None``.
@@ -221,7 +221,7 @@ def fit(
     """
     result = FitResult()
     best_loss, start_epoch = math.inf, 0
-    if resume and store.exists("last"):
+    if resume and store is not None and store.exists("last"):
         last = store.load("last")
         getattr(model, "_orig_mod", model).load_state_dict(last["model"])
         optimizer.load_state_dict(last["optimizer"])
@@ -237,7 +237,7 @@ def fit(
         logger.info("Resuming from %s after epoch %d", store.path("last"), last["epoch"])
 
     def non_finite(epoch: int, step: int) -> NonFiniteLossError:
-        kept = store.path("last") if store.exists("last") else "none yet (it failed in the first epoch)"
+        kept = store.path("last") if store is not None and store.exists("last") else "none"
         return NonFiniteLossError(
             f"loss became NaN or infinite at epoch {epoch}, step {step}; training stopped. "
             f"Last good checkpoint, left untouched: {kept}. Lower the learning rate or check the inputs."
@@ -263,35 +263,37 @@ def fit(
         if annealer is not None:
             metrics["grad_sq_sum"] = stats.grad_sq_sum
         result.history.append({"epoch": epoch, **metrics})
-        model_state = _state_dict(model)
         if scores["log_loss"] < best_loss:
             best_loss, result.best_epoch, result.best_valid_logits = scores["log_loss"], epoch, valid_logits
+        if store is not None:
+            model_state = _state_dict(model)
+            if result.best_epoch == epoch:
+                store.save(
+                    "best",
+                    {
+                        "model": model_state,
+                        "model_info": model_info or {},
+                        "data_config": data_config,
+                        "epoch": epoch,
+                        "metrics": metrics,
+                        "valid_logits": valid_logits,
+                    },
+                )
             store.save(
-                "best",
+                "last",
                 {
                     "model": model_state,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "annealer": annealer.state_dict() if annealer is not None else None,
+                    "epoch": epoch,
+                    "history": result.history,
+                    "best_loss": best_loss,
+                    "best_epoch": result.best_epoch,
                     "model_info": model_info or {},
                     "data_config": data_config,
-                    "epoch": epoch,
-                    "metrics": metrics,
-                    "valid_logits": valid_logits,
                 },
             )
-        store.save(
-            "last",
-            {
-                "model": model_state,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "annealer": annealer.state_dict() if annealer is not None else None,
-                "epoch": epoch,
-                "history": result.history,
-                "best_loss": best_loss,
-                "best_epoch": result.best_epoch,
-                "model_info": model_info or {},
-                "data_config": data_config,
-            },
-        )
         remaining = (epochs - epoch - 1) * len(train_loader.dataset) / max(stats.images_per_s, 1e-9)
         logger.info(
             "epoch %d/%d  train loss %.4f acc %.3f | valid loss %.4f (clipped %.4f) acc %.3f | lr %.2e | "

@@ -81,3 +81,28 @@ def per_class_report(valid_predictions: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def augment_scan_figure(scan: pd.DataFrame) -> plt.Figure:
+    """One panel per transform: validation log loss against strength, the baseline drawn across."""
+    baseline = scan.loc[scan["transform"] == "none", "valid_loss"].iloc[0]
+    transforms = [t for t in scan["transform"].unique() if t not in ("none", "combined")]
+    columns = min(4, max(1, len(transforms)))
+    rows = max(1, -(-len(transforms) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
+    for ax, transform in zip(axes.flat, transforms, strict=False):
+        trials = scan[scan["transform"] == transform]
+        ax.plot(range(len(trials)), trials["valid_loss"], marker="o", label=transform)
+        failed = trials["status"] != "ok"
+        ax.scatter([i for i, bad in enumerate(failed) if bad], [baseline] * int(failed.sum()), marker="x", color="red")
+        ax.axhline(baseline, color="grey", linestyle="--", label="no augmentation")
+        if "combined" in set(scan["transform"]):
+            combined = scan.loc[scan["transform"] == "combined", "valid_loss"].iloc[0]
+            ax.axhline(combined, color="green", linestyle=":", label="combined")
+        ax.set_xticks(range(len(trials)), [str(v)[:12] for v in trials["value"]], rotation=30, fontsize=7)
+        ax.set(title=f"{transform} ({trials['argument'].iloc[0]})", ylabel="valid log loss")
+    for ax in list(axes.flat)[len(transforms) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    figure.tight_layout()
+    return figure

@@ -8,6 +8,8 @@ and packages what the later stages need.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,16 @@ class TrainingConfig(Params):
     channels_last: bool = True
     compile: bool = Field(False, description="torch.compile on CUDA")
     resume: bool = Field(False, description="continue from the last checkpoint when there is one")
+    use_tuned_augmentations: bool = Field(True, description="train with augment_tuning's result when it exists")
+
+
+def choose_augmentations(tuned: dict | None, configured: AugmentSpec | None, use_tuned: bool) -> AugmentSpec | None:
+    """The tuned spec when there is one and it is wanted, otherwise the ``augment`` parameter."""
+    if use_tuned and tuned is not None:
+        logger.info("Augmenting with the tuned spec: %s", tuned["augment"])
+        return tuned["augment"]
+    logger.info("Augmenting with the `augment` parameter%s", "" if use_tuned else " (tuned spec not wanted)")
+    return configured
 
 
 def labelled_rows(image_index: pd.DataFrame, drivers: list[str]) -> pd.DataFrame:
@@ -55,15 +67,71 @@ def labelled_rows(image_index: pd.DataFrame, drivers: list[str]) -> pd.DataFrame
     return train[train["subject"].isin(drivers)].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides how a model is trained, parsed from the parameters."""
+
+    model: ModelConfig
+    optimizer: OptimizerConfig
+    scheduler: SchedulerConfig
+    annealer: AnnealerConfig
+    training: TrainingConfig
+
+    def with_training(self, **changes: Any) -> Recipe:
+        return replace(self, training=self.training.model_copy(update=changes))
+
+
+def fit_on_rows(
+    image_cache: ImageCache,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    recipe: Recipe,
+    augment: AugmentSpec | None,
+    store: CheckpointStore | None,
+    seed: int,
+    clip: float,
+    on_epoch: Callable[[dict[str, float], int], None] | None = None,
+) -> engine.FitResult:
+    """Train on the ``train`` rows (``img``, ``label``) and validate on the ``valid`` rows.
+
+    ``store=None`` keeps no checkpoint (a quick trial); otherwise see ``engine.fit``.
+    """
+    torch.manual_seed(seed)
+    config = recipe.training
+    runtime = engine.Runtime(engine.resolve_device(config.device), config.amp, config.channels_last)
+    model = create_model(recipe.model)
+    data_config = model_data_config(model, image_cache.image_size)
+    model = engine.prepare_model(model, runtime, config.compile)
+
+    rows = image_cache.rows_of
+    train_set = CachedImageDataset(
+        image_cache.images, rows(train["img"].tolist()), train["label"].to_numpy(), build_transform(augment, seed)
+    )
+    valid_set = CachedImageDataset(image_cache.images, rows(valid["img"].tolist()), valid["label"].to_numpy())
+    loader_args = {"num_workers": config.num_workers, "device": runtime.device, "seed": seed}
+    train_loader = make_loader(train_set, config.batch_size, shuffle=True, **loader_args)
+    valid_loader = make_loader(valid_set, config.batch_size * 2, shuffle=False, **loader_args)
+
+    optimizer = create_optimizer(model, recipe.optimizer)
+    scheduler = create_scheduler(optimizer, recipe.scheduler, config.epochs, len(train_loader))
+    annealer = (
+        GradientNormAnnealer(optimizer, recipe.annealer.factor, recipe.annealer.divisor)
+        if recipe.annealer.enabled
+        else None
+    )
+    return engine.fit(
+        model, train_loader, valid_loader, optimizer, runtime, data_config,
+        epochs=config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
+        resume=config.resume, model_info={"name": recipe.model.name, "num_classes": len(CLASS_NAMES)},
+        on_epoch=on_epoch,
+    )  # fmt: skip
+
+
 def train_classifier(
     image_cache: ImageCache,
     image_index: pd.DataFrame,
     driver_split: dict,
-    model_config: ModelConfig,
-    optimizer_config: OptimizerConfig,
-    scheduler_config: SchedulerConfig,
-    annealer_config: AnnealerConfig,
-    training_config: TrainingConfig,
+    recipe: Recipe,
     augment: AugmentSpec | None,
     store: CheckpointStore,
     seed: int,
@@ -82,44 +150,14 @@ def train_classifier(
     valid = labelled_rows(image_index, driver_split["valid_drivers"])
     if train.empty or valid.empty:
         raise ValueError(f"driver_split leaves {len(train)} training and {len(valid)} validation images")
-
-    torch.manual_seed(seed)
-    runtime = engine.Runtime(
-        engine.resolve_device(training_config.device), training_config.amp, training_config.channels_last
-    )
-    model = create_model(model_config)
-    data_config = model_data_config(model, image_cache.image_size)
-    model = engine.prepare_model(model, runtime, training_config.compile)
-
-    rows = image_cache.rows_of
-    train_set = CachedImageDataset(
-        image_cache.images, rows(train["img"].tolist()), train["label"].to_numpy(), build_transform(augment, seed)
-    )
-    valid_set = CachedImageDataset(image_cache.images, rows(valid["img"].tolist()), valid["label"].to_numpy())
-    loader_args = {"num_workers": training_config.num_workers, "device": runtime.device, "seed": seed}
-    train_loader = make_loader(train_set, training_config.batch_size, shuffle=True, **loader_args)
-    valid_loader = make_loader(valid_set, training_config.batch_size * 2, shuffle=False, **loader_args)
-
-    optimizer = create_optimizer(model, optimizer_config)
-    scheduler = create_scheduler(optimizer, scheduler_config, training_config.epochs, len(train_loader))
-    annealer = (
-        GradientNormAnnealer(optimizer, annealer_config.factor, annealer_config.divisor)
-        if annealer_config.enabled
-        else None
-    )
     logger.info(
-        "Training %s on %d images of %d drivers, validating on %d images of %d drivers, on %s",
-        model_config.name, len(train), train["subject"].nunique(), len(valid), valid["subject"].nunique(),
-        runtime.device,
+        "Training %s on %d images of %d drivers, validating on %d images of %d drivers",
+        recipe.model.name, len(train), train["subject"].nunique(), len(valid), valid["subject"].nunique(),
     )  # fmt: skip
-    result = engine.fit(
-        model, train_loader, valid_loader, optimizer, runtime, data_config,
-        epochs=training_config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler,
-        annealer=annealer, resume=training_config.resume,
-        model_info={"name": model_config.name, "num_classes": len(CLASS_NAMES)},
+    result = fit_on_rows(
+        image_cache, train, valid, recipe, augment, store, seed, clip,
         on_epoch=lambda metrics, epoch: tracking.log_metrics(metrics, step=epoch, prefix=metrics_prefix),
     )  # fmt: skip
-
     best = store.load("best")
     best.pop("valid_logits", None)
     logits = result.best_valid_logits.numpy().astype(np.float32)

@@ -1,14 +1,16 @@
-"""Kedro datasets: the competition's image folder, the image cache, checkpoints, submissions."""
+"""Kedro datasets: the competition's image folder, the image cache, checkpoints, submissions, optional YAML."""
 
 from statefarm.datasets.checkpoint_datasets import CheckpointStoreDataset, TorchCheckpointDataset
 from statefarm.datasets.image_cache_dataset import ImageCacheDataset
 from statefarm.datasets.image_folder_dataset import ImageFolderDataset
+from statefarm.datasets.optional_yaml_dataset import OptionalYAMLDataset
 from statefarm.datasets.submission_dataset import SubmissionDataset
 
 __all__ = [
     "CheckpointStoreDataset",
     "ImageCacheDataset",
     "ImageFolderDataset",
+    "OptionalYAMLDataset",
     "SubmissionDataset",
     "TorchCheckpointDataset",
 ]

@@ -20,6 +20,7 @@ def train_model(
     image_index: pd.DataFrame,
     driver_split: dict,
     checkpoints: CheckpointStore,
+    tuned_augmentations: dict | None,
     model: dict[str, Any],
     optimizer: dict[str, Any],
     scheduler: dict[str, Any],
@@ -30,16 +31,23 @@ def train_model(
     submission: dict[str, Any],
     metrics_prefix: str = "",
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Train, checkpointing every epoch; return the best model, the history and its validation logits."""
-    return training.train_classifier(
-        image_cache,
-        image_index,
-        driver_split,
+    """Train, checkpointing every epoch; return the best model, the history and its validation logits.
+
+    Augments with ``tuned_augmentations`` when the tuning stage has made it, else ``augment``.
+    """
+    recipe = training.Recipe(
         parse_params(ModelConfig, model, "model"),
         parse_params(OptimizerConfig, optimizer, "optimizer"),
         parse_params(SchedulerConfig, scheduler, "scheduler"),
         parse_params(AnnealerConfig, annealer, "annealer"),
         parse_params(training.TrainingConfig, training_params, "training"),
+    )
+    augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
+    return training.train_classifier(
+        image_cache,
+        image_index,
+        driver_split,
+        recipe,
         augment,
         checkpoints,
         seed,

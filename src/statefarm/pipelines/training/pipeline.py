@@ -11,7 +11,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from statefarm.pipelines.training.nodes import report_training, train_model
 
-SHARED_INPUTS = {"image_cache", "image_index", "driver_split"}
+SHARED_INPUTS = {"image_cache", "image_index", "driver_split", "tuned_augmentations"}
 SHARED_PARAMETERS = {
     "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
     "params:augment", "params:seed", "params:submission",
@@ -28,6 +28,7 @@ def create_pipeline(namespace: str = "baseline", **kwargs) -> Pipeline:
                     "image_index",
                     "driver_split",
                     "checkpoints",
+                    "tuned_augmentations",
                     "params:model",
                     "params:optimizer",
                     "params:scheduler",

@@ -1,0 +1,19 @@
+"""``augment_tuning``: sample + image_cache -> augment_scan, tuned_augmentations (read by training)."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from statefarm.pipelines.augment_tuning.nodes import plot_augment_scan, tune_augmentations
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(
+                tune_augmentations,
+                inputs=["image_cache", "sample", "params:augment_tuning", "params:seed", "params:submission"],
+                outputs=["augment_scan", "tuned_augmentations", "augment_scan_metrics"],
+                name="tune_augmentations",
+            ),
+            node(plot_augment_scan, inputs="augment_scan", outputs="augment_scan_plot", name="plot_augment_scan"),
+        ]
+    )

@@ -1,0 +1,97 @@
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+
+from statefarm.augment import build_transform
+from statefarm.augment_tuning import TuningConfig, scan_augmentations
+from statefarm.pipelines.training.pipeline import create_pipeline as training_pipeline
+from statefarm.splits import SampleConfig, SplitConfig, make_sample, split_by_driver
+from statefarm.training import choose_augmentations
+
+GRID = {
+    "shift": {
+        "transform": "Affine", "argument": "translate_percent", "values": [[-0.02, 0.02], [-0.3, 0.3]],
+        "fixed": {"p": 1.0},
+    },
+    "broken": {"transform": "Affine", "argument": "no_such_argument", "values": [1, 2]},
+    "brightness": {
+        "transform": "RandomBrightnessContrast", "argument": "brightness_limit", "values": [0.1, 0.6],
+        "fixed": {"contrast_limit": 0.0, "p": 1.0},
+    },
+}  # fmt: skip
+
+
+def _config(**changes) -> TuningConfig:
+    params = {
+        "candidates": GRID,
+        "margin": 0.0,
+        "model": {"name": "statefarm_small_cnn"},
+        "training": {"epochs": 2, "batch_size": 16, "num_workers": 0, "device": "cpu"},
+    }
+    return TuningConfig.model_validate(params | changes)
+
+
+@pytest.fixture(scope="module")
+def sample(prepared_data):
+    image_index, _ = prepared_data
+    train = image_index[image_index["split"] == "train"]
+    split = split_by_driver(train, SplitConfig(n_folds=3), seed=0)
+    return make_sample(train, split, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=3), seed=0)
+
+
+def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_data, sample):
+    _, cache = prepared_data
+    with mlflow.start_run() as parent:
+        scan, tuned = scan_augmentations(cache, sample, _config(), seed=0, clip=1e-3)
+
+    assert scan["trial"].tolist()[:7] == [
+        "baseline", "shift=[-0.02, 0.02]", "shift=[-0.3, 0.3]", "broken=1", "broken=2",
+        "brightness=0.1", "brightness=0.6",
+    ]  # fmt: skip
+    broken = scan[scan["transform"] == "broken"]
+    assert (broken["status"] == "failed").all() and broken["error"].str.contains("no_such_argument").all()
+    ok = scan[scan["status"] == "ok"].set_index("trial")
+    baseline = ok.at["baseline", "valid_loss"]
+    expected = []
+    for name in ("shift", "brightness"):
+        trials = ok[ok["transform"] == name]
+        best = trials["valid_loss"].idxmin()
+        if trials.at[best, "valid_loss"] < baseline:
+            expected += json.loads(trials.at[best, "spec"])
+    assert tuned["augment"] == expected
+    assert ("combined" in ok.index) == bool(expected)
+    build_transform(tuned["augment"])  # the result is a valid spec
+
+    children = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
+    )
+    assert len(children) == len(scan)
+    by_name = {run.info.run_name: run for run in children}
+    assert by_name["shift=[-0.3, 0.3]"].data.params["transform"] == "shift"
+    assert by_name["shift=[-0.3, 0.3]"].data.params["argument"] == "translate_percent"
+    assert "valid_loss" in by_name["shift=[-0.3, 0.3]"].data.metrics
+    assert by_name["broken=1"].info.status == "FAILED"
+    assert parent.info.run_id == mlflow.get_run(parent.info.run_id).info.run_id  # the parent was not ended early
+
+    scan_again, tuned_again = scan_augmentations(cache, sample, _config(), seed=0, clip=1e-3)
+    assert tuned_again["augment"] == tuned["augment"]
+    pd.testing.assert_series_equal(scan_again["valid_loss"], scan["valid_loss"])
+
+
+def test_a_huge_margin_keeps_nothing(prepared_data, sample):
+    _, cache = prepared_data
+    config = _config(candidates={"shift": GRID["shift"]}, margin=10.0)
+    scan, tuned = scan_augmentations(cache, sample, config, seed=0, clip=1e-3)
+    assert tuned["augment"] == [] and "no transform beat the baseline" in tuned["note"]
+    assert "combined" not in set(scan["trial"])
+
+
+def test_training_uses_the_tuned_spec_when_there_is_one():
+    configured = [{"Affine": {"rotate": 5}}]
+    tuned = {"augment": [{"GaussianBlur": {"blur_limit": [3, 3]}}]}
+    assert choose_augmentations(tuned, configured, use_tuned=True) == tuned["augment"]
+    assert choose_augmentations(None, configured, use_tuned=True) == configured
+    assert choose_augmentations(tuned, configured, use_tuned=False) == configured
+    assert "tuned_augmentations" in training_pipeline().inputs()
