@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 ## Generate the stand-in dataset, then validate, cache and split it (CPU, minutes).
 demo: install
 	$(BIN)/kedro run --env=demo --pipelines=demo_data
-	$(BIN)/kedro run --env=demo
+	$(BIN)/kedro run --env=demo --pipelines=pseudo_label
 
 ## The test suite CI runs (CPU, a few minutes).
 test: install

@@ -82,6 +82,7 @@ class EpochStats:
     loss: float
     accuracy: float
     images_per_s: float
+    seconds: float = 0.0
     grad_sq_sum: float = 0.0
     lr: float = 0.0
 
@@ -137,6 +138,7 @@ def train_one_epoch(
         loss=total_loss / max(seen, 1),
         accuracy=correct / max(seen, 1),
         images_per_s=seen / max(seconds, 1e-9),
+        seconds=seconds,
         grad_sq_sum=annealer.current if annealer is not None else 0.0,
         lr=optimizer.param_groups[0]["lr"],
     )
@@ -294,7 +296,7 @@ def fit(
                     "data_config": data_config,
                 },
             )
-        remaining = (epochs - epoch - 1) * len(train_loader.dataset) / max(stats.images_per_s, 1e-9)
+        remaining = (epochs - epoch - 1) * stats.seconds
         logger.info(
             "epoch %d/%d  train loss %.4f acc %.3f | valid loss %.4f (clipped %.4f) acc %.3f | lr %.2e | "
             "%.0f img/s | ETA %.0fs%s",

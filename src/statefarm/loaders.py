@@ -12,7 +12,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class CachedImageDataset(Dataset):
@@ -85,17 +85,25 @@ def make_loader(
     num_workers: int,
     device: torch.device,
     seed: int,
+    batch_sampler: Sampler[list[int]] | None = None,
 ) -> DataLoader:
     """A ``DataLoader`` with pinned memory on CUDA and seeded shuffling.
+
+    With ``batch_sampler`` (e.g. ``MixedBatchSampler``) it decides the batches instead
+    of ``batch_size`` and ``shuffle``.
 
     Workers are not persistent: each epoch starts them afresh from the loader's
     generator, which ``seed_epoch`` resets, so epoch ``k`` draws the same batches
     and augmentations whether the run was resumed or not.
     """
+    batching = (
+        {"batch_sampler": batch_sampler}
+        if batch_sampler is not None
+        else {"batch_size": batch_size, "shuffle": shuffle}
+    )
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
+        **batching,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         worker_init_fn=_init_worker,
@@ -106,6 +114,8 @@ def make_loader(
 def seed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
     """Make epoch ``epoch``'s shuffling and augmentation depend only on ``seed`` and ``epoch``."""
     loader.generator.manual_seed(seed * 1_000_003 + epoch)
+    if hasattr(loader.batch_sampler, "set_epoch"):
+        loader.batch_sampler.set_epoch(epoch)
     transform = getattr(loader.dataset, "transform", None)
     if loader.num_workers == 0 and transform is not None:
         transform.set_random_seed(seed * 1_000_003 + epoch)

@@ -28,3 +28,8 @@ def classification_scores(logits: torch.Tensor, labels: torch.Tensor, clip: floa
         "log_loss_clipped": log_loss(clip_probabilities(probabilities, clip), labels.numpy()),
         "accuracy": float((logits.argmax(1) == labels).float().mean()),
     }
+
+
+def as_metric_history(values: dict[str, float], step: int = 0) -> dict[str, dict[str, float]]:
+    """``{name: value}`` in the shape kedro-mlflow's ``MlflowMetricsHistoryDataset`` saves."""
+    return {name: {"value": float(value), "step": step} for name, value in values.items()}

@@ -33,6 +33,7 @@ from statefarm.optim import (
     create_optimizer,
     create_scheduler,
 )
+from statefarm.sampler import MixedBatchSampler
 from statefarm.splits import check_disjoint
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,15 @@ def labelled_rows(image_index: pd.DataFrame, drivers: list[str]) -> pd.DataFrame
 
 
 @dataclass(frozen=True)
+class PseudoTraining:
+    """Pseudo-labelled test images to mix into every batch, and where to start from."""
+
+    labels: pd.DataFrame  # img, c0..c9 target probabilities
+    fraction: float
+    init_checkpoint: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything that decides how a model is trained, parsed from the parameters."""
 
@@ -91,25 +101,48 @@ def fit_on_rows(
     seed: int,
     clip: float,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
+    pseudo: PseudoTraining | None = None,
 ) -> engine.FitResult:
     """Train on the ``train`` rows (``img``, ``label``) and validate on the ``valid`` rows.
 
     ``store=None`` keeps no checkpoint (a quick trial); otherwise see ``engine.fit``.
+    With ``pseudo``, a fixed share of every batch comes from the pseudo-labelled test
+    images (soft cross-entropy), and training may start from the baseline's weights.
     """
     torch.manual_seed(seed)
     config = recipe.training
     runtime = engine.Runtime(engine.resolve_device(config.device), config.amp, config.channels_last)
     model = create_model(recipe.model)
     data_config = model_data_config(model, image_cache.image_size)
+    if pseudo is not None and pseudo.init_checkpoint is not None:
+        if pseudo.init_checkpoint["model_info"]["name"] != recipe.model.name:
+            raise ValueError(
+                f"cannot fine-tune {recipe.model.name!r} from a {pseudo.init_checkpoint['model_info']['name']!r} "
+                "checkpoint: set pseudo_label.init to scratch, or use the same model.name"
+            )
+        model.load_state_dict(pseudo.init_checkpoint["model"])
     model = engine.prepare_model(model, runtime, config.compile)
 
     rows = image_cache.rows_of
-    train_set = CachedImageDataset(
-        image_cache.images, rows(train["img"].tolist()), train["label"].to_numpy(), build_transform(augment, seed)
-    )
-    valid_set = CachedImageDataset(image_cache.images, rows(valid["img"].tolist()), valid["label"].to_numpy())
+    transform = build_transform(augment, seed)
     loader_args = {"num_workers": config.num_workers, "device": runtime.device, "seed": seed}
-    train_loader = make_loader(train_set, config.batch_size, shuffle=True, **loader_args)
+    if pseudo is None:
+        train_set = CachedImageDataset(
+            image_cache.images, rows(train["img"].tolist()), train["label"].to_numpy(), transform
+        )
+        train_loader = make_loader(train_set, config.batch_size, shuffle=True, **loader_args)
+    else:
+        one_hot = np.eye(len(CLASS_NAMES), dtype=np.float32)[train["label"].to_numpy()]
+        soft = pseudo.labels.loc[:, list(CLASS_NAMES)].to_numpy(np.float32)
+        train_set = CachedImageDataset(
+            image_cache.images,
+            np.concatenate([rows(train["img"].tolist()), rows(pseudo.labels["img"].tolist())]),
+            np.concatenate([one_hot, soft]),
+            transform,
+        )
+        sampler = MixedBatchSampler(len(train), len(soft), config.batch_size, pseudo.fraction, seed)
+        train_loader = make_loader(train_set, config.batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
+    valid_set = CachedImageDataset(image_cache.images, rows(valid["img"].tolist()), valid["label"].to_numpy())
     valid_loader = make_loader(valid_set, config.batch_size * 2, shuffle=False, **loader_args)
 
     optimizer = create_optimizer(model, recipe.optimizer)
@@ -137,6 +170,7 @@ def train_classifier(
     seed: int,
     clip: float,
     metrics_prefix: str = "",
+    pseudo: PseudoTraining | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Train on the split's training drivers, keep the best epoch on its validation drivers.
 
@@ -151,12 +185,15 @@ def train_classifier(
     if train.empty or valid.empty:
         raise ValueError(f"driver_split leaves {len(train)} training and {len(valid)} validation images")
     logger.info(
-        "Training %s on %d images of %d drivers, validating on %d images of %d drivers",
-        recipe.model.name, len(train), train["subject"].nunique(), len(valid), valid["subject"].nunique(),
+        "Training %s on %d images of %d drivers%s, validating on %d images of %d drivers",
+        recipe.model.name, len(train), train["subject"].nunique(),
+        f" + {len(pseudo.labels)} pseudo-labelled test images ({pseudo.fraction:.0%} of each batch)" if pseudo else "",
+        len(valid), valid["subject"].nunique(),
     )  # fmt: skip
     result = fit_on_rows(
         image_cache, train, valid, recipe, augment, store, seed, clip,
         on_epoch=lambda metrics, epoch: tracking.log_metrics(metrics, step=epoch, prefix=metrics_prefix),
+        pseudo=pseudo,
     )  # fmt: skip
     best = store.load("best")
     best.pop("valid_logits", None)

@@ -10,20 +10,21 @@ from matplotlib.figure import Figure
 from statefarm import augment_tuning, reports
 from statefarm.cache import ImageCache
 from statefarm.config import parse_params
+from statefarm.metrics import as_metric_history
 
 
 def tune_augmentations(
     image_cache: ImageCache, sample: pd.DataFrame, params: dict[str, Any], seed: int, submission: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
-    """The scan table, the tuned spec (with the scores behind it) and the headline scores as metrics."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The scan table, and the tuned spec with the scores behind it."""
     config = parse_params(augment_tuning.TuningConfig, params, "augment_tuning")
-    scan, tuned = augment_tuning.scan_augmentations(image_cache, sample, config, seed, clip=submission["clip"])
-    metrics = {
-        name: {"value": tuned[name], "step": 0}
-        for name in ("baseline_valid_loss", "combined_valid_loss")
-        if name in tuned
-    }
-    return scan, tuned, metrics
+    return augment_tuning.scan_augmentations(image_cache, sample, config, seed, clip=submission["clip"])
+
+
+def track_augment_scan(tuned_augmentations: dict[str, Any]) -> dict:
+    """The baseline's and the combination's scores, as MLflow metrics."""
+    names = ("baseline_valid_loss", "combined_valid_loss")
+    return as_metric_history({name: tuned_augmentations[name] for name in names if name in tuned_augmentations})
 
 
 def plot_augment_scan(scan: pd.DataFrame) -> Figure:

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.augment_tuning.nodes import plot_augment_scan, tune_augmentations
+from statefarm.pipelines.augment_tuning.nodes import plot_augment_scan, track_augment_scan, tune_augmentations
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -11,8 +11,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 tune_augmentations,
                 inputs=["image_cache", "sample", "params:augment_tuning", "params:seed", "params:submission"],
-                outputs=["augment_scan", "tuned_augmentations", "augment_scan_metrics"],
+                outputs=["augment_scan", "tuned_augmentations"],
                 name="tune_augmentations",
+            ),
+            node(
+                track_augment_scan,
+                inputs="tuned_augmentations",
+                outputs="augment_scan_metrics",
+                name="track_augment_scan",
             ),
             node(plot_augment_scan, inputs="augment_scan", outputs="augment_scan_plot", name="plot_augment_scan"),
         ]

@@ -10,17 +10,20 @@ from statefarm import inference
 from statefarm.cache import ImageCache
 from statefarm.config import parse_params
 from statefarm.layout import CLASS_NAMES
+from statefarm.metrics import as_metric_history
 
 
-def calibrate(valid_predictions: pd.DataFrame, inference_params: dict[str, Any]) -> tuple[dict, dict]:
+def calibrate(valid_predictions: pd.DataFrame, inference_params: dict[str, Any]) -> dict:
     """Fit a temperature on the validation drivers' logits (or keep 1 when calibration is off)."""
     logits = valid_predictions.loc[:, [f"logit_{name}" for name in CLASS_NAMES]].to_numpy()
     if inference_params.get("calibrate", True):
-        calibration = inference.fit_temperature(logits, valid_predictions["label"].to_numpy())
-    else:
-        calibration = {"temperature": 1.0}
-    metrics = {name: {"value": value, "step": 0} for name, value in calibration.items()}
-    return calibration, metrics
+        return inference.fit_temperature(logits, valid_predictions["label"].to_numpy())
+    return {"temperature": 1.0}
+
+
+def track_calibration(calibration: dict) -> dict:
+    """The temperature and the validation log loss before and after it, as MLflow metrics."""
+    return as_metric_history(calibration)
 
 
 def predict_test_images(

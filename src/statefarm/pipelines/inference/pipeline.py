@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.inference.nodes import calibrate, predict_test_images
+from statefarm.pipelines.inference.nodes import calibrate, predict_test_images, track_calibration
 
 
 def create_pipeline(namespace: str = "baseline", **kwargs) -> Pipeline:
@@ -11,9 +11,10 @@ def create_pipeline(namespace: str = "baseline", **kwargs) -> Pipeline:
             node(
                 calibrate,
                 inputs=["valid_predictions", "params:inference"],
-                outputs=["calibration", "calibration_metrics"],
+                outputs="calibration",
                 name="calibrate",
             ),
+            node(track_calibration, inputs="calibration", outputs="calibration_metrics", name="track_calibration"),
             node(
                 predict_test_images,
                 inputs=["model", "image_cache", "image_index", "calibration", "params:inference", "params:seed"],

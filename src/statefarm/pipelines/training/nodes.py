@@ -7,12 +7,23 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from statefarm import pseudo_labels as pseudo
 from statefarm import reports, training
 from statefarm.cache import ImageCache
 from statefarm.checkpoints import CheckpointStore
 from statefarm.config import parse_params
 from statefarm.models import ModelConfig
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+
+
+def _recipe(model, optimizer, scheduler, annealer, training_params) -> training.Recipe:
+    return training.Recipe(
+        parse_params(ModelConfig, model, "model"),
+        parse_params(OptimizerConfig, optimizer, "optimizer"),
+        parse_params(SchedulerConfig, scheduler, "scheduler"),
+        parse_params(AnnealerConfig, annealer, "annealer"),
+        parse_params(training.TrainingConfig, training_params, "training"),
+    )
 
 
 def train_model(
@@ -35,25 +46,45 @@ def train_model(
 
     Augments with ``tuned_augmentations`` when the tuning stage has made it, else ``augment``.
     """
-    recipe = training.Recipe(
-        parse_params(ModelConfig, model, "model"),
-        parse_params(OptimizerConfig, optimizer, "optimizer"),
-        parse_params(SchedulerConfig, scheduler, "scheduler"),
-        parse_params(AnnealerConfig, annealer, "annealer"),
-        parse_params(training.TrainingConfig, training_params, "training"),
-    )
+    recipe = _recipe(model, optimizer, scheduler, annealer, training_params)
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
-        image_cache,
-        image_index,
-        driver_split,
-        recipe,
-        augment,
-        checkpoints,
-        seed,
-        clip=submission["clip"],
-        metrics_prefix=metrics_prefix,
+        image_cache, image_index, driver_split, recipe, augment, checkpoints, seed,
+        clip=submission["clip"], metrics_prefix=metrics_prefix,
+    )  # fmt: skip
+
+
+def train_model_with_pseudo_labels(
+    image_cache: ImageCache,
+    image_index: pd.DataFrame,
+    driver_split: dict,
+    checkpoints: CheckpointStore,
+    tuned_augmentations: dict | None,
+    pseudo_labels: pd.DataFrame,
+    baseline_model: dict,
+    pseudo_label: dict[str, Any],
+    model: dict[str, Any],
+    optimizer: dict[str, Any],
+    scheduler: dict[str, Any],
+    annealer: dict[str, Any],
+    training_params: dict[str, Any],
+    augment: list | None,
+    seed: int,
+    submission: dict[str, Any],
+    metrics_prefix: str = "",
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """As ``train_model``, with a fixed share of every batch pseudo-labelled, after checking for leaks."""
+    config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
+    pseudo.check_pseudo_labels(pseudo_labels, image_index, driver_split)
+    recipe = _recipe(model, optimizer, scheduler, annealer, training_params)
+    augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
+    mixing = training.PseudoTraining(
+        pseudo_labels, config.fraction, baseline_model if config.init == "baseline" else None
     )
+    return training.train_classifier(
+        image_cache, image_index, driver_split, recipe, augment, checkpoints, seed,
+        clip=submission["clip"], metrics_prefix=metrics_prefix, pseudo=mixing,
+    )  # fmt: skip
 
 
 def report_training(history: pd.DataFrame, valid_predictions: pd.DataFrame) -> tuple[Figure, Figure, pd.DataFrame]:

@@ -9,35 +9,42 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.training.nodes import report_training, train_model
+from statefarm.pipelines.training.nodes import report_training, train_model, train_model_with_pseudo_labels
 
 SHARED_INPUTS = {"image_cache", "image_index", "driver_split", "tuned_augmentations"}
 SHARED_PARAMETERS = {
     "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
     "params:augment", "params:seed", "params:submission",
 }  # fmt: skip
+RECIPE = [
+    "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
+    "params:augment", "params:seed", "params:submission",
+]  # fmt: skip
 
 
-def create_pipeline(namespace: str = "baseline", **kwargs) -> Pipeline:
+def create_pipeline(namespace: str = "baseline", pseudo_labels_from: str | None = None, **kwargs) -> Pipeline:
+    """The training pipeline under ``namespace``.
+
+    Args:
+        namespace: Prefix of its datasets and metrics.
+        pseudo_labels_from: Namespace of the model whose pseudo-labels (``pseudo_labels``)
+            fill part of every batch and whose weights it may start from; ``None`` trains
+            on the labelled drivers only.
+    """
+    data = ["image_cache", "image_index", "driver_split", "checkpoints", "tuned_augmentations"]
+    shared_inputs, shared_parameters = set(SHARED_INPUTS), set(SHARED_PARAMETERS)
+    if pseudo_labels_from is None:
+        function, inputs = train_model, data + RECIPE
+    else:
+        function = train_model_with_pseudo_labels
+        inputs = data + ["pseudo_labels", f"{pseudo_labels_from}.model", "params:pseudo_label"] + RECIPE
+        shared_inputs |= {"pseudo_labels", f"{pseudo_labels_from}.model"}
+        shared_parameters |= {"params:pseudo_label"}
     return pipeline(
         [
             node(
-                update_wrapper(partial(train_model, metrics_prefix=f"{namespace}."), train_model),
-                inputs=[
-                    "image_cache",
-                    "image_index",
-                    "driver_split",
-                    "checkpoints",
-                    "tuned_augmentations",
-                    "params:model",
-                    "params:optimizer",
-                    "params:scheduler",
-                    "params:annealer",
-                    "params:training",
-                    "params:augment",
-                    "params:seed",
-                    "params:submission",
-                ],  # fmt: skip
+                update_wrapper(partial(function, metrics_prefix=f"{namespace}."), function),
+                inputs=inputs,
                 outputs=["model", "training_history", "valid_predictions"],
                 name="train_model",
             ),
@@ -49,6 +56,6 @@ def create_pipeline(namespace: str = "baseline", **kwargs) -> Pipeline:
             ),
         ],
         namespace=namespace,
-        inputs=SHARED_INPUTS,
-        parameters=SHARED_PARAMETERS,
+        inputs=shared_inputs,
+        parameters=shared_parameters,
     )
