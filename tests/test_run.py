@@ -55,6 +55,18 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _mtimes(project):
+    """Modification times of what the training, tuning and submission nodes write."""
+    data = project / "data"
+    files = [
+        *data.glob("06_models/demo/*/model.pt"),
+        *data.glob("06_models/demo/*/checkpoints/*.pt"),
+        data / "05_model_input" / "demo" / "tuned_augmentations.yml",
+        *data.glob("09_submissions/demo/*/*/*.csv"),
+    ]
+    return {str(path): path.stat().st_mtime_ns for path in files}
+
+
 def _run(project, **kwargs):
     with KedroSession.create(project_path=project, env="demo", runtime_params=SMALL_DEMO) as session:
         session.run(**kwargs)
@@ -72,7 +84,7 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert len(list((raw / "imgs" / "test").glob("*.jpg"))) == 2 * 10
     assert list(pd.read_csv(raw / "driver_imgs_list.csv").columns) == ["subject", "classname", "img"]
 
-    _run(project)  # __default__: data_prep, sampling, augment_tuning, training, inference, submission
+    _run(project)  # __default__ = pseudo_label: the whole chain
     assert (project / "data" / "05_model_input" / "demo" / "tuned_augmentations.yml").is_file()
     index = pd.read_parquet(project / "data" / "02_intermediate" / "demo" / "image_index.parquet")
     assert len(index) == 180 and index["valid"].all()
@@ -107,8 +119,22 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
         "baseline/validation_report.csv", "baseline/training_history.csv", "baseline/baseline_submission.csv",
     } <= artifacts  # fmt: skip
     assert "baseline.calibration.temperature" in runs[1].data.metrics
+    assert [m.step for m in client.get_metric_history(runs[1].info.run_id, "pseudo.valid_loss")] == [0, 1]
+    assert "pseudo/pseudo_submission.csv" in {a.path for a in client.list_artifacts(runs[1].info.run_id, "pseudo")}
+    assert {"comparison.baseline.log_loss", "comparison.pseudo.log_loss"} <= set(runs[1].data.metrics)
+    assert runs[1].data.metrics["pseudo_labels.kept_fraction"] == 1.0
+    comparison = pd.read_csv(project / "data" / "08_reporting" / "demo" / "model_comparison.csv")
+    assert comparison["model"].tolist() == ["baseline", "pseudo"]
+    [pseudo_file] = (project / "data" / "09_submissions" / "demo").glob("pseudo_submission.csv/*/*.csv")
+    assert sorted(pd.read_csv(pseudo_file)["img"]) == sorted(submission["img"])
     trials = mlflow.search_runs(
         experiment_names=["statefarm"], filter_string=f"tags.mlflow.parentRunId = '{runs[1].info.run_id}'"
     )
     names = sorted(trials["tags.mlflow.runName"])  # nested under the kedro run, one per trial
     assert names in (["baseline", "shift=[-0.05, 0.05]"], ["baseline", "combined", "shift=[-0.05, 0.05]"])
+
+    # Resuming the chain: everything is persisted, so no training, tuning or submission node runs.
+    before = _mtimes(project)
+    assert len(before) >= 8
+    _run(project, only_missing_outputs=True)
+    assert _mtimes(project) == before

@@ -6,7 +6,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from statefarm.sampler import MixedBatchSampler
 
 
-@pytest.mark.parametrize(("labelled", "pseudo", "batch_size", "fraction"), [(1000, 300, 32, 0.25), (97, 500, 12, 1 / 3)])
+@pytest.mark.parametrize(
+    ("labelled", "pseudo", "batch_size", "fraction"), [(1000, 300, 32, 0.25), (97, 500, 12, 1 / 3)]
+)
 def test_every_batch_has_the_exact_share_and_every_labelled_item_is_seen_once(labelled, pseudo, batch_size, fraction):
     sampler = MixedBatchSampler(labelled, pseudo, batch_size, fraction, seed=0)
     k = round(fraction * batch_size)

@@ -14,5 +14,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = pipelines["pseudo_label"]
+    if "pseudo_label" in pipelines:  # Kedro loads only the pipelines a run asks for
+        pipelines["__default__"] = pipelines["pseudo_label"]
     return pipelines

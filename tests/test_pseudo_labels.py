@@ -1,0 +1,59 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from statefarm.layout import CLASS_NAMES
+from statefarm.pseudo_labels import (
+    PseudoLabelConfig,
+    PseudoLabelLeakError,
+    check_pseudo_labels,
+    make_pseudo_labels,
+    summarize_pseudo_labels,
+)
+
+
+@pytest.fixture
+def test_predictions():
+    probabilities = np.full((4, 10), 0.02)
+    probabilities[0, 3], probabilities[1, 7], probabilities[2, 0] = 0.82, 0.5, 0.3
+    probabilities[1] /= probabilities[1].sum()
+    probabilities[2] /= probabilities[2].sum()
+    probabilities[3] = 0.1
+    frame = pd.DataFrame(probabilities, columns=list(CLASS_NAMES))
+    frame.insert(0, "img", [f"img_t{k}.jpg" for k in range(4)])
+    return frame
+
+
+def test_soft_labels_keep_the_probabilities_and_sharpen_with_temperature(test_predictions):
+    soft = make_pseudo_labels(test_predictions, PseudoLabelConfig(mode="soft"))
+    np.testing.assert_allclose(soft[list(CLASS_NAMES)].to_numpy(), test_predictions[list(CLASS_NAMES)], rtol=1e-6)
+    sharp = make_pseudo_labels(test_predictions, PseudoLabelConfig(mode="soft", temperature=0.5))
+    assert (sharp[list(CLASS_NAMES)].max(axis=1) > soft[list(CLASS_NAMES)].max(axis=1) - 1e-6).all()
+    np.testing.assert_allclose(sharp[list(CLASS_NAMES)].sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_hard_labels_and_threshold(test_predictions):
+    hard = make_pseudo_labels(test_predictions, PseudoLabelConfig(mode="hard", threshold=0.7))
+    assert hard["img"].tolist() == ["img_t0.jpg", "img_t1.jpg"]
+    assert hard[list(CLASS_NAMES)].to_numpy().argmax(axis=1).tolist() == [3, 7]
+    assert set(np.unique(hard[list(CLASS_NAMES)].to_numpy())) == {0.0, 1.0}
+    summary = summarize_pseudo_labels(hard, test_images=4)
+    assert summary["kept_fraction"] == 0.5 and summary["class_share_c3"] == 0.5
+    with pytest.raises(ValueError, match="keeps none of 4 test images"):
+        make_pseudo_labels(test_predictions, PseudoLabelConfig(threshold=0.99))
+
+
+def test_a_labelled_image_among_pseudo_labels_is_refused():
+    index = pd.DataFrame(
+        {
+            "img": ["img_1.jpg", "img_2.jpg", "img_t0.jpg", "img_t1.jpg"],
+            "split": ["train", "train", "test", "test"],
+            "valid": [True, True, True, False],
+        }
+    )
+    split = {"train_drivers": ["p001"], "valid_drivers": ["p002"]}
+    check_pseudo_labels(pd.DataFrame({"img": ["img_t0.jpg"]}), index, split)
+    with pytest.raises(PseudoLabelLeakError, match=r"labelled \(train or validation\) images: \['img_2.jpg'\]"):
+        check_pseudo_labels(pd.DataFrame({"img": ["img_t0.jpg", "img_2.jpg"]}), index, split)
+    with pytest.raises(PseudoLabelLeakError, match="not readable test images"):
+        check_pseudo_labels(pd.DataFrame({"img": ["img_t1.jpg"]}), index, split)
