@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -e ".[dev]" $(PIP_CONSTRAINTS)
 	touch $@
 
-## Generate the stand-in dataset, then validate, cache and split it (CPU, minutes).
+## Generate the stand-in dataset, then run the whole chain on it (CPU, minutes).
 demo: install
 	$(BIN)/kedro run --env=demo --pipelines=demo_data
 	$(BIN)/kedro run --env=demo --pipelines=pseudo_label
