@@ -82,10 +82,18 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
 
 def test_a_huge_margin_keeps_nothing(prepared_data, sample):
     _, cache = prepared_data
-    config = _config(candidates={"shift": GRID["shift"]}, margin=10.0)
+    config = _config(candidates={"shift": GRID["shift"]}, margin=10.0, repeats=2)
     scan, tuned = scan_augmentations(cache, sample, config, seed=0, clip=1e-3)
     assert tuned["augment"] == [] and "no transform beat the baseline" in tuned["note"]
     assert "combined" not in set(scan["trial"])
+    # Two seeds per trial: the score is their mean, and their spread is reported.
+    once = config.model_copy(update={"repeats": 1})
+    seed0, _ = scan_augmentations(cache, sample, once, seed=0, clip=1e-3)
+    seed1, _ = scan_augmentations(cache, sample, once, seed=1, clip=1e-3)
+    assert scan["valid_loss_std"].notna().all() and seed0["valid_loss_std"].isna().all()
+    pd.testing.assert_series_equal(
+        scan["valid_loss"], (seed0["valid_loss"] + seed1["valid_loss"]) / 2, check_exact=False, rtol=1e-9
+    )
 
 
 def test_training_uses_the_tuned_spec_when_there_is_one():

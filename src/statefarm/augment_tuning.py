@@ -15,6 +15,7 @@ import logging
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -29,7 +30,10 @@ from statefarm.training import Recipe, TrainingConfig, fit_on_rows
 
 logger = logging.getLogger(__name__)
 
-SCAN_COLUMNS = ("trial", "transform", "argument", "value", "spec", "valid_loss", "valid_accuracy", "status", "error")
+SCAN_COLUMNS = (
+    "trial", "transform", "argument", "value", "spec", "valid_loss", "valid_loss_std", "valid_accuracy", "status",
+    "error",
+)  # fmt: skip
 
 
 class Candidate(Params):
@@ -49,6 +53,7 @@ class TuningConfig(Params):
 
     candidates: dict[str, Candidate]
     margin: float = Field(0.0, ge=0, description="log-loss improvement over the baseline needed to keep a transform")
+    repeats: int = Field(1, ge=1, description="seeds per trial; the score is their mean (short trials are noisy)")
     model: ModelConfig
     optimizer: OptimizerConfig = OptimizerConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
@@ -70,23 +75,26 @@ def _run_trial(
     seed: int,
     clip: float,
 ) -> dict[str, Any]:
-    row = {**params, "trial": name, "spec": json.dumps(spec), "valid_loss": math.nan, "valid_accuracy": math.nan}
+    row = {**params, "trial": name, "spec": json.dumps(spec), "valid_loss": math.nan, "valid_loss_std": math.nan}
+    row["valid_accuracy"] = math.nan
     try:
-        with tracking.nested_run(name, {**params, "spec": json.dumps(spec)}) as log:
-            result = fit_on_rows(image_cache, train, valid, config.recipe, spec, None, seed, clip)
-            last = result.history[-1]
-            log({"valid_loss": last["valid_loss"], "valid_accuracy": last["valid_accuracy"]})
+        with tracking.nested_run(name, {**params, "spec": json.dumps(spec), "repeats": config.repeats}) as log:
+            finals = [
+                fit_on_rows(image_cache, train, valid, config.recipe, spec, None, seed + repeat, clip).history[-1]
+                for repeat in range(config.repeats)
+            ]
+            losses = np.array([final["valid_loss"] for final in finals])
+            scores = {
+                "valid_loss": float(losses.mean()),
+                "valid_loss_std": float(losses.std(ddof=1)) if len(losses) > 1 else math.nan,
+                "valid_accuracy": float(np.mean([final["valid_accuracy"] for final in finals])),
+            }
+            log({name: value for name, value in scores.items() if not math.isnan(value)})
     except Exception as error:  # a broken candidate is a failed trial, not a failed scan
         logger.warning("Trial %s failed: %s: %s", name, type(error).__name__, error)
         return {**row, "status": "failed", "error": f"{type(error).__name__}: {error}"}
-    logger.info("Trial %-32s valid log loss %.4f", name, last["valid_loss"])
-    return {
-        **row,
-        "valid_loss": last["valid_loss"],
-        "valid_accuracy": last["valid_accuracy"],
-        "status": "ok",
-        "error": "",
-    }
+    logger.info("Trial %-32s valid log loss %.4f", name, scores["valid_loss"])
+    return {**row, **scores, "status": "ok", "error": ""}
 
 
 def scan_augmentations(
