@@ -42,10 +42,7 @@ class CachedImageDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = np.asarray(self.images[self.rows[index]])
-        if self.transform is not None:
-            image = self.transform(image=image)["image"]
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), self.targets[index]
+        return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """A whole batch in one read of the memory map (the DataLoader calls this when it exists)."""

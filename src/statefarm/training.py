@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -86,9 +86,6 @@ class Recipe:
     scheduler: SchedulerConfig
     annealer: AnnealerConfig
     training: TrainingConfig
-
-    def with_training(self, **changes: Any) -> Recipe:
-        return replace(self, training=self.training.model_copy(update=changes))
 
 
 def fit_on_rows(

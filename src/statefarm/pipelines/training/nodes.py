@@ -41,6 +41,7 @@ def train_model(
     seed: int,
     submission: dict[str, Any],
     metrics_prefix: str = "",
+    pseudo_training: training.PseudoTraining | None = None,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Train, checkpointing every epoch; return the best model, the history and its validation logits.
 
@@ -50,7 +51,7 @@ def train_model(
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
         image_cache, image_index, driver_split, recipe, augment, checkpoints, seed,
-        clip=submission["clip"], metrics_prefix=metrics_prefix,
+        clip=submission["clip"], metrics_prefix=metrics_prefix, pseudo=pseudo_training,
     )  # fmt: skip
 
 
@@ -76,14 +77,12 @@ def train_model_with_pseudo_labels(
     """As ``train_model``, with a fixed share of every batch pseudo-labelled, after checking for leaks."""
     config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
     pseudo.check_pseudo_labels(pseudo_labels, image_index, driver_split)
-    recipe = _recipe(model, optimizer, scheduler, annealer, training_params)
-    augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     mixing = training.PseudoTraining(
         pseudo_labels, config.fraction, baseline_model if config.init == "baseline" else None
     )
-    return training.train_classifier(
-        image_cache, image_index, driver_split, recipe, augment, checkpoints, seed,
-        clip=submission["clip"], metrics_prefix=metrics_prefix, pseudo=mixing,
+    return train_model(
+        image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
+        annealer, training_params, augment, seed, submission, metrics_prefix=metrics_prefix, pseudo_training=mixing,
     )  # fmt: skip
 
 

@@ -12,14 +12,11 @@ from kedro.pipeline import Pipeline, node, pipeline
 from statefarm.pipelines.training.nodes import report_training, train_model, train_model_with_pseudo_labels
 
 SHARED_INPUTS = {"image_cache", "image_index", "driver_split", "tuned_augmentations"}
-SHARED_PARAMETERS = {
-    "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
-    "params:augment", "params:seed", "params:submission",
-}  # fmt: skip
 RECIPE = [
     "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
     "params:augment", "params:seed", "params:submission",
 ]  # fmt: skip
+SHARED_PARAMETERS = set(RECIPE)
 
 
 def create_pipeline(namespace: str = "baseline", pseudo_labels_from: str | None = None, **kwargs) -> Pipeline:
