@@ -7,7 +7,7 @@ import pytest
 from statefarm.augment import build_transform
 from statefarm.augment_tuning import TuningConfig, scan_augmentations
 from statefarm.pipelines.training.pipeline import create_pipeline as training_pipeline
-from statefarm.splits import SampleConfig, SplitConfig, make_sample, split_by_driver
+from statefarm.splits import SampleConfig, SplitConfig, assign_folds, make_sample, split_fold
 from statefarm.training import choose_augmentations
 
 GRID = {
@@ -37,7 +37,7 @@ def _config(**changes) -> TuningConfig:
 def sample(prepared_data):
     image_index, _ = prepared_data
     train = image_index[image_index["split"] == "train"]
-    split = split_by_driver(train, SplitConfig(n_folds=3), seed=0)
+    split = split_fold(train, assign_folds(train, SplitConfig(n_folds=3), seed=0), fold=0)
     return make_sample(train, split, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=3), seed=0)
 
 

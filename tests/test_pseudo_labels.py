@@ -6,8 +6,10 @@ from statefarm.layout import CLASS_NAMES
 from statefarm.pseudo_labels import (
     PseudoLabelConfig,
     PseudoLabelLeakError,
+    check_pseudo_label_sources,
     check_pseudo_labels,
     make_pseudo_labels,
+    pseudo_label_sources,
     summarize_pseudo_labels,
 )
 
@@ -57,3 +59,31 @@ def test_a_labelled_image_among_pseudo_labels_is_refused():
         check_pseudo_labels(pd.DataFrame({"img": ["img_t0.jpg", "img_2.jpg"]}), index, split)
     with pytest.raises(PseudoLabelLeakError, match="not readable test images"):
         check_pseudo_labels(pd.DataFrame({"img": ["img_t1.jpg"]}), index, split)
+
+
+def test_pseudo_labels_from_a_model_that_saw_a_validation_driver_are_refused():
+    fold_0 = {"fold": 0, "train_drivers": ["p003", "p004", "p005"], "valid_drivers": ["p001", "p002"]}
+    own_baseline = pseudo_label_sources(["baseline.fold_0"], fold_0["train_drivers"])
+    check_pseudo_label_sources(own_baseline, fold_0)
+    other_fold = pseudo_label_sources(["baseline.fold_1"], ["p001", "p002", "p005"])
+    with pytest.raises(PseudoLabelLeakError, match=r"\['baseline.fold_1'\].*validation driver\(s\) \['p001', 'p002'\]"):
+        check_pseudo_label_sources(other_fold, fold_0)
+
+
+def test_each_fold_pseudo_model_learns_only_from_its_own_baseline_fold():
+    from statefarm.pipeline_registry import model_pipelines
+    from statefarm.pipelines.pseudo_label.pipeline import create_pipeline
+
+    folds = [0, 1, 2]
+    labelling = create_pipeline(folds, kind="pseudo", labels_from="baseline")
+    training = model_pipelines("pseudo", folds, labels_from="baseline")["training"]
+    for k in folds:
+        [make] = [n for n in labelling.nodes if n.name == f"pseudo.fold_{k}.make_pseudo_labels"]
+        assert {i for i in make.inputs if i.startswith("baseline.")} == {
+            f"baseline.fold_{k}.test_logits",
+            f"baseline.fold_{k}.model",
+        }
+        [train] = [n for n in training.nodes if n.name == f"pseudo.fold_{k}.train_model"]
+        assert {f"pseudo.fold_{k}.pseudo_labels", f"baseline.fold_{k}.model", f"fold_{k}.driver_split"} <= set(
+            train.inputs
+        )

@@ -6,6 +6,7 @@ import shutil
 import mlflow
 import pandas as pd
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -22,6 +23,7 @@ SMALL_DEMO = {
         "noise": 6.0,
     },
     "num_workers": 1,
+    "split": {"valid_drivers": None, "n_folds": 2, "fold": "all"},
     "training": {
         "epochs": 2, "batch_size": 32, "num_workers": 0, "device": "cpu", "amp": False,
         "channels_last": False, "compile": False, "resume": False, "use_tuned_augmentations": True,
@@ -84,16 +86,30 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert len(list((raw / "imgs" / "test").glob("*.jpg"))) == 2 * 10
     assert list(pd.read_csv(raw / "driver_imgs_list.csv").columns) == ["subject", "classname", "img"]
 
-    _run(project)  # __default__ = pseudo_label: the whole chain
-    assert (project / "data" / "05_model_input" / "demo" / "tuned_augmentations.yml").is_file()
-    index = pd.read_parquet(project / "data" / "02_intermediate" / "demo" / "image_index.parquet")
+    _run(project)  # __default__ = pseudo_label: the whole chain, two folds
+    data = project / "data"
+    assert (data / "05_model_input" / "demo" / "tuned_augmentations.yml").is_file()
+    index = pd.read_parquet(data / "02_intermediate" / "demo" / "image_index.parquet")
     assert len(index) == 180 and index["valid"].all()
-    assert (project / "data" / "02_intermediate" / "demo" / "image_cache" / "images.npy").is_file()
-    split = json.loads((project / "data" / "05_model_input" / "demo" / "driver_split.json").read_text())
-    assert not set(split["train_drivers"]) & set(split["valid_drivers"])
-    assert (project / "data" / "05_model_input" / "demo" / "sample.parquet").is_file()
-    assert (project / "data" / "06_models" / "demo" / "baseline" / "model.pt").is_file()
-    [submission_file] = (project / "data" / "09_submissions" / "demo").glob("baseline_submission.csv/*/*.csv")
+    assert (data / "02_intermediate" / "demo" / "image_cache" / "images.npy").is_file()
+    splits = [
+        json.loads((data / "05_model_input" / "demo" / f"fold_{k}" / "driver_split.json").read_text()) for k in (0, 1)
+    ]
+    assert sorted(splits[0]["valid_drivers"] + splits[1]["valid_drivers"]) == sorted(index["subject"].dropna().unique())
+    assert (data / "05_model_input" / "demo" / "sample.parquet").is_file()
+    for kind in ("baseline", "pseudo"):
+        for k in (0, 1):
+            model = torch.load(data / "06_models" / "demo" / f"{kind}.fold_{k}" / "model.pt", weights_only=False)
+            assert model["model_info"]["train_drivers"] == splits[k]["train_drivers"]
+        report = pd.read_csv(data / "08_reporting" / "demo" / kind / "cv_report.csv")
+        drivers = report[report["scope"] == "driver"]
+        assert sorted(drivers["subject"]) == sorted(index["subject"].dropna().unique())  # every driver, out of fold
+        assert drivers["images"].sum() == 160 and report.loc[report["scope"] == "overall", "coverage"].item() == 1.0
+        sources = json.loads(
+            (data / "05_model_input" / "demo" / "pseudo.fold_0" / "pseudo_label_sources.json").read_text()
+        )
+        assert sources == {"models": ["baseline.fold_0"], "train_drivers": splits[0]["train_drivers"]}
+    [submission_file] = (data / "09_submissions" / "demo").glob("baseline_submission.csv/*/*.csv")
     submission = pd.read_csv(submission_file)
     assert list(submission.columns) == ["img", *(f"c{k}" for k in range(10))]
     assert sorted(submission["img"]) == sorted(index.loc[index["split"] == "test", "img"])
@@ -107,25 +123,34 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     )
     assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
     params = runs[1].data.params
-    assert params["split.n_folds"] == "4" and params["image_cache.image_size"] == "[60, 80]"
+    assert params["split.n_folds"] == "2" and params["image_cache.image_size"] == "[60, 80]"
     assert params["model.name"] == "statefarm_small_cnn" and params["training.epochs"] == "2"
     assert not [key for key in params if any(s in key.lower() for s in ("password", "token", "secret"))]
     client = mlflow.MlflowClient()
-    history = client.get_metric_history(runs[1].info.run_id, "baseline.valid_loss")
-    assert [metric.step for metric in history] == [0, 1]  # one run holds every epoch
-    artifacts = {a.path for a in client.list_artifacts(runs[1].info.run_id, "baseline")}
+    run_id, metrics = runs[1].info.run_id, runs[1].data.metrics
+    for name in ("baseline.fold_0.valid_loss", "baseline.fold_1.valid_loss", "pseudo.fold_1.valid_loss"):
+        assert [metric.step for metric in client.get_metric_history(run_id, name)] == [0, 1]  # one run, every epoch
     assert {
-        "baseline/model.pt", "baseline/learning_curves.png", "baseline/confusion_matrix.png",
-        "baseline/validation_report.csv", "baseline/training_history.csv", "baseline/baseline_submission.csv",
+        "baseline.cv.log_loss",
+        "baseline.cv.accuracy",
+        "pseudo.cv.log_loss",
+        "baseline.cv.driver_log_loss_max",
+    } <= set(metrics)
+    assert "baseline.calibration.temperature.fold_1" in metrics
+    artifacts = {a.path for a in client.list_artifacts(run_id, "baseline.fold_0")}
+    assert {
+        "baseline.fold_0/model.pt", "baseline.fold_0/learning_curves.png", "baseline.fold_0/training_history.csv",
     } <= artifacts  # fmt: skip
-    assert "baseline.calibration.temperature" in runs[1].data.metrics
-    assert [m.step for m in client.get_metric_history(runs[1].info.run_id, "pseudo.valid_loss")] == [0, 1]
-    assert "pseudo/pseudo_submission.csv" in {a.path for a in client.list_artifacts(runs[1].info.run_id, "pseudo")}
-    assert {"comparison.baseline.log_loss", "comparison.pseudo.log_loss"} <= set(runs[1].data.metrics)
-    assert runs[1].data.metrics["pseudo_labels.kept_fraction"] == 1.0
-    comparison = pd.read_csv(project / "data" / "08_reporting" / "demo" / "model_comparison.csv")
-    assert comparison["model"].tolist() == ["baseline", "pseudo"]
-    [pseudo_file] = (project / "data" / "09_submissions" / "demo").glob("pseudo_submission.csv/*/*.csv")
+    artifacts = {a.path for a in client.list_artifacts(run_id, "baseline")}
+    assert {"baseline/cv_report.csv", "baseline/baseline_submission.csv", "baseline/confusion_matrix.png"} <= artifacts
+    assert "pseudo/pseudo_submission.csv" in {a.path for a in client.list_artifacts(run_id, "pseudo")}
+    assert {"comparison.baseline.log_loss", "comparison.pseudo.log_loss"} <= set(metrics)
+    assert metrics["pseudo.fold_0.pseudo_labels.kept_fraction"] == 1.0
+    comparison = pd.read_csv(data / "08_reporting" / "demo" / "model_comparison.csv")
+    overall = comparison[comparison["subject"] == "all"]
+    assert overall["model"].tolist() == ["baseline", "pseudo", "blend_arithmetic", "blend_geometric"]
+    assert (comparison.groupby("model")["subject"].nunique() == 8 + 1).all()  # per driver, and all
+    [pseudo_file] = (data / "09_submissions" / "demo").glob("pseudo_submission.csv/*/*.csv")
     assert sorted(pd.read_csv(pseudo_file)["img"]) == sorted(submission["img"])
     trials = mlflow.search_runs(
         experiment_names=["statefarm"], filter_string=f"tags.mlflow.parentRunId = '{runs[1].info.run_id}'"
@@ -138,3 +163,11 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert len(before) >= 8
     _run(project, only_missing_outputs=True)
     assert _mtimes(project) == before
+
+    # A fold whose model is gone (a run killed while training it) is the one retrained.
+    lost = data / "06_models" / "demo" / "baseline.fold_1" / "model.pt"
+    lost.unlink()
+    _run(project, only_missing_outputs=True)
+    after = _mtimes(project)
+    changed = {path for path in after if after[path] != before.get(path)}
+    assert lost.is_file() and changed and all("/baseline.fold_1/" in path for path in changed)

@@ -28,11 +28,12 @@ def test_real_80x60_data_is_indexed_cached_and_split_by_driver(shared_data, tmp_
             "image_index": ParquetDataset(filepath=str(tmp_path / "image_index.parquet")),
             "rejected_images": CSVDataset(filepath=str(tmp_path / "rejected.csv"), save_args={"index": False}),
             "image_cache": ImageCacheDataset(str(tmp_path / "image_cache")),
-            "driver_split": JSONDataset(filepath=str(tmp_path / "driver_split.json")),
+            "driver_folds": JSONDataset(filepath=str(tmp_path / "driver_folds.json")),
+            "fold_2.driver_split": JSONDataset(filepath=str(tmp_path / "driver_split.json")),
             "sample": ParquetDataset(filepath=str(tmp_path / "sample.parquet")),
         }
     )
-    SequentialRunner().run(data_prep() + sampling(), catalog)
+    SequentialRunner().run(data_prep() + sampling(folds=[2]), catalog)
 
     index = catalog.load("image_index")
     train, test = index[index["split"] == "train"], index[index["split"] == "test"]
@@ -44,7 +45,7 @@ def test_real_80x60_data_is_indexed_cached_and_split_by_driver(shared_data, tmp_
     cache = catalog.load("image_cache")
     assert cache.images.shape == (37_077, 60, 80, 3) and cache.decoded.all()
 
-    split = catalog.load("driver_split")
+    split = catalog.load("fold_2.driver_split")
     assert not set(split["train_drivers"]) & set(split["valid_drivers"])
     assert set(split["train_drivers"]) | set(split["valid_drivers"]) == set(train["subject"])
     assert split["n_train_images"] + split["n_valid_images"] == 17_077

@@ -6,10 +6,17 @@ from statefarm.splits import (
     DriverLeakError,
     SampleConfig,
     SplitConfig,
+    assign_folds,
     check_disjoint,
     make_sample,
-    split_by_driver,
+    split_fold,
 )
+
+
+def split_by_driver(train_images: pd.DataFrame, config: SplitConfig, seed: int) -> dict:
+    """The split of ``config``'s single fold (or named drivers), as the pipeline makes it."""
+    folds = assign_folds(train_images, config, seed)
+    return split_fold(train_images, folds, config.folds[0]) | {"driver_folds": folds["driver_folds"]}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +45,16 @@ def test_every_fold_is_disjoint_and_every_driver_validates_once(train_images):
     assert sorted(validated) == sorted(train_images["subject"].unique())
 
 
+def test_fold_all_plans_every_fold_and_a_fold_not_planned_is_refused(train_images):
+    folds = assign_folds(train_images, SplitConfig(n_folds=4, fold="all"), seed=7)
+    assert folds["folds"] == [0, 1, 2, 3]
+    assert sorted(set(folds["driver_folds"].values())) == [0, 1, 2, 3]
+    single = assign_folds(train_images, SplitConfig(n_folds=4, fold=2), seed=7)
+    assert single["folds"] == [2] and single["driver_folds"] == folds["driver_folds"]
+    with pytest.raises(ValueError, match=r"fold 1 is not among the folds the split parameters plan \(\[2\]\)"):
+        split_fold(train_images, single, 1)
+
+
 def test_seed_changes_the_folds_and_repeats_them(train_images):
     first = split_by_driver(train_images, SplitConfig(n_folds=4), seed=1)
     assert split_by_driver(train_images, SplitConfig(n_folds=4), seed=1) == first
@@ -46,7 +63,9 @@ def test_seed_changes_the_folds_and_repeats_them(train_images):
 
 
 def test_named_validation_drivers(train_images):
-    record = split_by_driver(train_images, SplitConfig(valid_drivers=["p003", "p007"]), seed=0)
+    config = SplitConfig(valid_drivers=["p003", "p007"])
+    assert config.folds == [0]
+    record = split_by_driver(train_images, config, seed=0)
     assert record["strategy"] == "named_drivers"
     assert record["valid_drivers"] == ["p003", "p007"]
     assert len(record["train_drivers"]) == 10
@@ -66,8 +85,10 @@ def test_more_folds_than_drivers_is_refused(train_images):
 def test_misspelled_or_out_of_range_split_parameters_fail_loudly():
     with pytest.raises(ValueError, match=r"split.n_fold"):
         parse_params(SplitConfig, {"n_fold": 5}, "split")
-    with pytest.raises(ValueError, match=r"fold must be below n_folds \(5\)"):
+    with pytest.raises(ValueError, match=r"fold must be 'all' or from 0 to n_folds - 1 \(4\)"):
         parse_params(SplitConfig, {"n_folds": 5, "fold": 5}, "split")
+    with pytest.raises(ValueError, match=r"split.fold"):
+        parse_params(SplitConfig, {"fold": "every"}, "split")
 
 
 def test_a_driver_on_both_sides_stops_the_run():

@@ -8,7 +8,7 @@ from statefarm.checkpoints import CheckpointStore
 from statefarm.loaders import CachedImageDataset, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
-from statefarm.splits import SplitConfig, split_by_driver
+from statefarm.splits import SplitConfig, assign_folds, split_fold
 from statefarm.training import Recipe, TrainingConfig, labelled_rows, load_classifier, train_classifier
 
 CHANCE = math.log(10)
@@ -17,7 +17,8 @@ CHANCE = math.log(10)
 @pytest.fixture(scope="module")
 def split(prepared_data):
     image_index, _ = prepared_data
-    return split_by_driver(image_index[image_index["split"] == "train"], SplitConfig(n_folds=3), seed=0)
+    train = image_index[image_index["split"] == "train"]
+    return split_fold(train, assign_folds(train, SplitConfig(n_folds=3), seed=0), fold=0)
 
 
 def _train(prepared_data, split, store, epochs=5, **training):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Literal
 
 import albumentations as A
 import numpy as np
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class InferenceConfig(Params):
-    """How to predict: batch size, device, and the test-time augmentations to average."""
+    """How to predict: batch size, device, test-time augmentations, calibration and the fold ensemble."""
 
     batch_size: int = Field(256, ge=1)
     num_workers: int = Field(4, ge=0)
@@ -34,6 +34,8 @@ class InferenceConfig(Params):
     tta: list[AugmentSpec] = Field(
         default_factory=list, description="extra views, each an augment spec; the plain image is always one view"
     )
+    calibrate: bool = Field(True, description="fit a softmax temperature on the out-of-fold logits")
+    ensemble: Literal["arithmetic", "geometric"] = Field("arithmetic", description="mean of the fold models")
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -30,6 +30,16 @@ def classification_scores(logits: torch.Tensor, labels: torch.Tensor, clip: floa
     }
 
 
+def probability_scores(probabilities: np.ndarray, labels: np.ndarray, clip: float) -> dict[str, float]:
+    """Log loss of probabilities, log loss after submission clipping, and accuracy."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return {
+        "log_loss": log_loss(probabilities, labels),
+        "log_loss_clipped": log_loss(clip_probabilities(probabilities, clip), labels),
+        "accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
+    }
+
+
 def as_metric_history(values: dict[str, float], step: int = 0) -> dict[str, dict[str, float]]:
     """``{name: value}`` in the shape kedro-mlflow's ``MlflowMetricsHistoryDataset`` saves."""
     return {name: {"value": float(value), "step": step} for name, value in values.items()}

@@ -37,7 +37,12 @@ class PseudoLabelLeakError(ValueError):
 
 
 def make_pseudo_labels(test_predictions: pd.DataFrame, config: PseudoLabelConfig) -> pd.DataFrame:
-    """Targets (``img`` and a probability per class) for the test images the baseline is confident about."""
+    """Targets (``img`` and a probability per class) for the test images the baseline is confident about.
+
+    Args:
+        test_predictions: ``img`` and a probability per class (``c0``..``c9``).
+        config: Soft or hard, sharpening and threshold.
+    """
     probabilities = test_predictions.loc[:, list(CLASS_NAMES)].to_numpy(np.float64, copy=True)
     keep = probabilities.max(axis=1) >= config.threshold
     if not keep.any():
@@ -53,6 +58,30 @@ def make_pseudo_labels(test_predictions: pd.DataFrame, config: PseudoLabelConfig
     pseudo_labels = pd.DataFrame(targets.astype(np.float32), columns=list(CLASS_NAMES))
     pseudo_labels.insert(0, "img", test_predictions["img"].to_numpy()[keep])
     return pseudo_labels
+
+
+def pseudo_label_sources(models: list[str], train_drivers: list[str]) -> dict:
+    """Where pseudo-labels come from: the models that made them and every labelled driver those models saw."""
+    return {"models": list(models), "train_drivers": sorted(set(train_drivers))}
+
+
+def check_pseudo_label_sources(sources: dict, driver_split: dict) -> None:
+    """Pseudo-labels for a split must come from models that never saw its validation drivers.
+
+    A model that saw a validation driver writes what it learned about that driver
+    into its predictions of the test images; training on them and validating on that
+    driver scores the model on what it was shown.
+
+    Raises:
+        PseudoLabelLeakError: Naming the models and the validation drivers they saw.
+    """
+    seen = sorted(set(sources["train_drivers"]) & set(driver_split["valid_drivers"]))
+    if seen:
+        raise PseudoLabelLeakError(
+            f"pseudo-labels from {sources['models']} were made by models trained on validation driver(s) {seen} "
+            f"of fold {driver_split.get('fold', '?')}; each fold's pseudo-labels must come from models that "
+            "never saw its validation drivers (its own baseline fold)"
+        )
 
 
 def summarize_pseudo_labels(pseudo_labels: pd.DataFrame, test_images: int) -> dict[str, float]:

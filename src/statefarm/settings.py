@@ -1,9 +1,12 @@
-"""Kedro project settings: configuration environments and the config loader."""
+"""Kedro project settings: configuration environments, the config loader and the project's hooks."""
 
 from kedro.config import OmegaConfigLoader
+
+from statefarm.hooks import FoldPlanHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
 }
+HOOKS = (FoldPlanHooks(),)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,19 +24,29 @@ logger = logging.getLogger(__name__)
 class SplitConfig(Params):
     """How to choose the validation drivers.
 
-    Either name them (``valid_drivers``) or take fold ``fold`` of a stratified
-    group K-fold over drivers (``n_folds``), seeded by the project seed.
+    ``fold: all`` trains one model per fold of a stratified group K-fold over drivers
+    (``n_folds``, seeded by the project seed), so that every labelled driver is
+    validated once, by a model that never saw it. ``fold: <k>`` runs fold ``k`` alone
+    (a smoke test: a few drivers are too few to steer by); ``valid_drivers`` names the
+    validation drivers of a single split instead.
     """
 
     valid_drivers: list[str] | None = None
     n_folds: int = Field(5, ge=2)
-    fold: int = Field(0, ge=0)
+    fold: int | Literal["all"] = "all"
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> SplitConfig:
-        if self.fold >= self.n_folds:
-            raise ValueError(f"fold must be below n_folds ({self.n_folds}), got {self.fold}")
+        if self.fold != "all" and not 0 <= self.fold < self.n_folds:
+            raise ValueError(f"fold must be 'all' or from 0 to n_folds - 1 ({self.n_folds - 1}), got {self.fold}")
         return self
+
+    @property
+    def folds(self) -> list[int]:
+        """The folds a run trains: all of them, one, or the single split of named drivers (fold 0)."""
+        if self.valid_drivers is not None:
+            return [0]
+        return list(range(self.n_folds)) if self.fold == "all" else [self.fold]
 
 
 class SampleConfig(Params):
@@ -83,17 +94,18 @@ def assign_driver_folds(subjects: pd.Series, labels: pd.Series, n_folds: int, se
     return dict(sorted(folds.items()))
 
 
-def split_by_driver(train_images: pd.DataFrame, config: SplitConfig, seed: int) -> dict:
-    """Choose the validation drivers; every other driver trains.
+def assign_folds(train_images: pd.DataFrame, config: SplitConfig, seed: int) -> dict:
+    """Give every labelled driver the fold that validates it.
 
     Args:
         train_images: Labelled images, with ``subject`` and ``label``.
-        config: Named drivers or a fold.
+        config: Named validation drivers, or a K-fold.
         seed: Seeds the fold assignment.
 
     Returns:
-        A JSON-ready record: strategy, train and valid drivers, image counts and,
-        for K-fold, every driver's fold.
+        A JSON-ready record: ``strategy``, ``folds`` (the folds this run trains) and
+        ``driver_folds``, each driver's fold (``null`` for a driver that only ever trains,
+        as with named validation drivers).
     """
     subjects = train_images["subject"].astype(str)
     drivers = sorted(subjects.unique())
@@ -101,30 +113,55 @@ def split_by_driver(train_images: pd.DataFrame, config: SplitConfig, seed: int) 
         unknown = sorted(set(config.valid_drivers) - set(drivers))
         if unknown:
             raise ValueError(f"split.valid_drivers names unknown driver(s) {unknown}; drivers are {drivers}")
-        valid_drivers = sorted(set(config.valid_drivers))
+        if set(config.valid_drivers) >= set(drivers):
+            raise ValueError("split.valid_drivers leaves no driver to train on")
+        driver_folds = {d: (0 if d in config.valid_drivers else None) for d in drivers}
         record = {"strategy": "named_drivers"}
     else:
-        folds = assign_driver_folds(subjects, train_images["label"], config.n_folds, seed)
-        valid_drivers = sorted(d for d, fold in folds.items() if fold == config.fold)
-        record = {"strategy": "stratified_group_kfold", "n_folds": config.n_folds, "fold": config.fold}
-        record["driver_folds"] = folds
-    train_drivers = [d for d in drivers if d not in valid_drivers]
-    if not train_drivers:
-        raise ValueError("split.valid_drivers leaves no driver to train on")
+        driver_folds = assign_driver_folds(subjects, train_images["label"], config.n_folds, seed)
+        record = {"strategy": "stratified_group_kfold", "n_folds": config.n_folds}
+    record |= {"folds": config.folds, "driver_folds": driver_folds}
+    images = subjects.value_counts()
+    for fold in config.folds:
+        valid = [d for d, f in driver_folds.items() if f == fold]
+        logger.info(
+            "Fold %d: %d drivers train, %d drivers %s (%d images) validate",
+            fold, len(drivers) - len(valid), len(valid), valid, int(images[valid].sum()),
+        )  # fmt: skip
+    return record
+
+
+def split_fold(train_images: pd.DataFrame, driver_folds: dict, fold: int) -> dict:
+    """The train/valid drivers of one fold: its drivers validate, every other driver trains.
+
+    Args:
+        train_images: Labelled images, with ``subject``.
+        driver_folds: The record from ``assign_folds``.
+        fold: Which fold.
+
+    Returns:
+        A JSON-ready record: ``fold``, train and valid drivers, and their image counts.
+    """
+    if fold not in driver_folds["folds"]:
+        raise ValueError(
+            f"fold {fold} is not among the folds the split parameters plan ({driver_folds['folds']}); "
+            "the pipelines were built for other `split` parameters than the run reads"
+        )
+    folds = driver_folds["driver_folds"]
+    valid_drivers = sorted(d for d, f in folds.items() if f == fold)
+    train_drivers = sorted(d for d, f in folds.items() if f != fold)
+    if not valid_drivers or not train_drivers:
+        raise ValueError(f"fold {fold} has {len(train_drivers)} training and {len(valid_drivers)} validation drivers")
     check_disjoint(train_drivers, valid_drivers)
-    in_valid = subjects.isin(valid_drivers)
-    record |= {
+    in_valid = train_images["subject"].astype(str).isin(valid_drivers)
+    return {
+        "strategy": driver_folds["strategy"],
+        "fold": fold,
         "train_drivers": train_drivers,
         "valid_drivers": valid_drivers,
         "n_train_images": int((~in_valid).sum()),
         "n_valid_images": int(in_valid.sum()),
     }
-    logger.info(
-        "Split by driver: %d drivers (%d images) train, %d drivers %s (%d images) validate",
-        len(train_drivers), record["n_train_images"], len(valid_drivers), valid_drivers,
-        record["n_valid_images"],
-    )  # fmt: skip
-    return record
 
 
 def make_sample(train_images: pd.DataFrame, driver_split: dict, config: SampleConfig, seed: int) -> pd.DataFrame:

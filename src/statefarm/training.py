@@ -75,6 +75,7 @@ class PseudoTraining:
     labels: pd.DataFrame  # img, c0..c9 target probabilities
     fraction: float
     init_checkpoint: dict[str, Any] | None = None
+    seen_drivers: tuple[str, ...] = ()  # every labelled driver behind the labels and the initial weights
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,14 @@ class Recipe:
     scheduler: SchedulerConfig
     annealer: AnnealerConfig
     training: TrainingConfig
+
+
+def _model_info(name: str, train: pd.DataFrame, pseudo: PseudoTraining | None) -> dict[str, Any]:
+    """How to rebuild the model, and every labelled driver it learned from, directly or through pseudo-labels."""
+    drivers = set(train["subject"].astype(str)) if "subject" in train else set()
+    if pseudo is not None:
+        drivers |= set(pseudo.seen_drivers)
+    return {"name": name, "num_classes": len(CLASS_NAMES), "train_drivers": sorted(drivers)}
 
 
 def fit_on_rows(
@@ -152,7 +161,7 @@ def fit_on_rows(
     return engine.fit(
         model, train_loader, valid_loader, optimizer, runtime, data_config,
         epochs=config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
-        resume=config.resume, model_info={"name": recipe.model.name, "num_classes": len(CLASS_NAMES)},
+        resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
         on_epoch=on_epoch,
     )  # fmt: skip
 

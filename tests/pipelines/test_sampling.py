@@ -27,7 +27,8 @@ def _catalog(image_index, split, sample, out) -> DataCatalog:
             "params:split": MemoryDataset(split),
             "params:sample": MemoryDataset(sample),
             "params:seed": MemoryDataset(0),
-            "driver_split": JSONDataset(filepath=str(out / "driver_split.json")),
+            "driver_folds": JSONDataset(filepath=str(out / "driver_folds.json")),
+            **{f"fold_{k}.driver_split": JSONDataset(filepath=str(out / f"fold_{k}.json")) for k in range(3)},
             "sample": ParquetDataset(filepath=str(out / "sample.parquet")),
         }
     )
@@ -42,9 +43,9 @@ def test_sampling_splits_by_driver_and_samples_both_sides(tmp_path):
         {"train_drivers": 2, "valid_drivers": 1, "images_per_class": 2},
         tmp_path,
     )
-    SequentialRunner().run(create_pipeline(), catalog)
+    SequentialRunner().run(create_pipeline(folds=[1]), catalog)
 
-    split = catalog.load("driver_split")
+    split = catalog.load("fold_1.driver_split")
     assert len(split["valid_drivers"]) == 2 and len(split["train_drivers"]) == 4
     assert split["n_train_images"] + split["n_valid_images"] == 6 * 30 - 1
     sample = catalog.load("sample")
@@ -52,6 +53,20 @@ def test_sampling_splits_by_driver_and_samples_both_sides(tmp_path):
     assert set(sample.loc[sample["role"] == "valid", "subject"]) <= set(split["valid_drivers"])
     assert len(sample) == 2 * 10 * 2  # images_per_class counts per side
     assert index.at[0, "img"] not in set(sample["img"])
+
+
+def test_fold_all_splits_every_fold_and_each_driver_validates_once(tmp_path):
+    catalog = _catalog(
+        _image_index(), {"n_folds": 3, "fold": "all"}, {"train_drivers": 2, "valid_drivers": 1}, tmp_path
+    )
+    SequentialRunner().run(create_pipeline(folds=[0, 1, 2]), catalog)
+
+    splits = [catalog.load(f"fold_{k}.driver_split") for k in range(3)]
+    validated = sorted(d for split in splits for d in split["valid_drivers"])
+    assert validated == [f"p{d:03d}" for d in range(6)]
+    for split in splits:
+        assert not set(split["train_drivers"]) & set(split["valid_drivers"])
+    assert set(catalog.load("sample")["subject"]) <= set(splits[0]["train_drivers"]) | set(splits[0]["valid_drivers"])
 
 
 def test_misspelled_parameter_stops_the_run_with_its_name(tmp_path):
@@ -63,6 +78,6 @@ def test_misspelled_parameter_stops_the_run_with_its_name(tmp_path):
 def test_leaky_split_stops_the_sample(tmp_path):
     catalog = _catalog(_image_index(), {}, {"train_drivers": 1, "valid_drivers": 1}, tmp_path)
     pipeline = create_pipeline().only_nodes("make_sample")
-    catalog.save("driver_split", {"train_drivers": ["p000", "p001"], "valid_drivers": ["p001"]})
+    catalog.save("fold_0.driver_split", {"train_drivers": ["p000", "p001"], "valid_drivers": ["p001"]})
     with pytest.raises(DriverLeakError, match="p001"):
         SequentialRunner().run(pipeline, catalog)

@@ -1,24 +1,17 @@
-"""``inference``: model + image_cache -> calibration, test_predictions (namespaced like training)."""
+"""``inference``: a fold model + image_cache -> its test predictions (namespaced like training)."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.inference.nodes import calibrate, predict_test_images, track_calibration
+from statefarm.pipelines.inference.nodes import predict_test_images
 
 
-def create_pipeline(namespace: str = "baseline", **kwargs) -> Pipeline:
+def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
     return pipeline(
         [
             node(
-                calibrate,
-                inputs=["valid_predictions", "params:inference"],
-                outputs="calibration",
-                name="calibrate",
-            ),
-            node(track_calibration, inputs="calibration", outputs="calibration_metrics", name="track_calibration"),
-            node(
                 predict_test_images,
-                inputs=["model", "image_cache", "image_index", "calibration", "params:inference", "params:seed"],
-                outputs="test_predictions",
+                inputs=["model", "image_cache", "image_index", "params:inference", "params:seed"],
+                outputs="test_logits",
                 name="predict_test_images",
             ),
         ],

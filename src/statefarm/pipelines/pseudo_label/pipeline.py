@@ -1,13 +1,13 @@
-"""``pseudo_label``: the whole chain, from the raw files to two submissions and their comparison.
+"""``pseudo_label`` nodes: each fold's pseudo-labels from its own baseline, and the comparison after.
 
-data_prep -> sampling -> augment_tuning -> training, inference, submission (``baseline``)
--> pseudo-labels -> training, inference, submission (``pseudo``) -> comparison.
-The stage pipelines are reused under two namespaces, not copied.
+The whole chain that registers as ``pseudo_label`` is assembled in ``pipeline_registry``.
 """
+
+from collections.abc import Sequence
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines import augment_tuning, data_prep, inference, sampling, submission, training
 from statefarm.pipelines.pseudo_label.nodes import (
     compare_models,
     make_pseudo_labels,
@@ -16,39 +16,47 @@ from statefarm.pipelines.pseudo_label.nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    pseudo_labelling = pipeline(
+def create_pipeline(
+    folds: Sequence[int] = (0,), kind: str = "pseudo", labels_from: str = "baseline", **kwargs
+) -> Pipeline:
+    """``<kind>.fold_<k>.pseudo_labels`` from ``<labels_from>.fold_<k>``: the one model that never saw fold k."""
+    per_fold = []
+    for fold in folds:
+        model = f"{labels_from}.fold_{fold}"
+        per_fold.append(
+            pipeline(
+                [
+                    node(
+                        update_wrapper(partial(make_pseudo_labels, model_name=model), make_pseudo_labels),
+                        inputs=[f"{model}.test_logits", f"{model}.model", "params:pseudo_label"],
+                        outputs=["pseudo_labels", "pseudo_label_sources"],
+                        name="make_pseudo_labels",
+                    ),
+                    node(
+                        track_pseudo_labels,
+                        inputs=["pseudo_labels", f"{model}.test_logits"],
+                        outputs="pseudo_label_metrics",
+                        name="track_pseudo_labels",
+                    ),
+                ],
+                namespace=f"{kind}.fold_{fold}",
+                inputs={f"{model}.test_logits", f"{model}.model"},
+                parameters={"params:pseudo_label"},
+            )
+        )
+    comparison = pipeline(
         [
             node(
-                make_pseudo_labels,
-                inputs=["baseline.test_predictions", "params:pseudo_label"],
-                outputs="pseudo_labels",
-                name="make_pseudo_labels",
-            ),
-            node(
-                track_pseudo_labels,
-                inputs=["pseudo_labels", "baseline.test_predictions"],
-                outputs="pseudo_label_metrics",
-                name="track_pseudo_labels",
-            ),
-            node(
                 compare_models,
-                inputs=["baseline.valid_predictions", "pseudo.valid_predictions", "params:submission"],
+                inputs=[f"{labels_from}.oof_predictions", f"{kind}.oof_predictions", "params:submission"],
                 outputs="model_comparison",
                 name="compare_models",
             ),
             node(track_comparison, inputs="model_comparison", outputs="comparison_metrics", name="track_comparison"),
-        ]
+        ],
+        namespace="comparison",
+        inputs={f"{labels_from}.oof_predictions", f"{kind}.oof_predictions"},
+        outputs={"model_comparison", "comparison_metrics"},
+        parameters={"params:submission"},
     )
-    return (
-        data_prep.create_pipeline()
-        + sampling.create_pipeline()
-        + augment_tuning.create_pipeline()
-        + training.create_pipeline("baseline")
-        + inference.create_pipeline("baseline")
-        + submission.create_pipeline("baseline")
-        + pseudo_labelling
-        + training.create_pipeline("pseudo", pseudo_labels_from="baseline")
-        + inference.create_pipeline("pseudo")
-        + submission.create_pipeline("pseudo")
-    )
+    return sum(per_fold, Pipeline([])) + comparison

@@ -1,4 +1,4 @@
-"""Nodes of ``sampling``: the train/valid split by driver and the tuning sample."""
+"""Nodes of ``sampling``: the folds of drivers, each fold's train/valid split, and the tuning sample."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ def _labelled(image_index: pd.DataFrame) -> pd.DataFrame:
     return image_index[(image_index["split"] == "train") & image_index["valid"]]
 
 
-def split_by_driver(image_index: pd.DataFrame, split: dict[str, Any], seed: int) -> dict:
-    """Choose the validation drivers; no driver is on both sides."""
+def assign_folds(image_index: pd.DataFrame, split: dict[str, Any], seed: int) -> dict:
+    """Give every labelled driver the fold that validates it."""
     config = parse_params(splits.SplitConfig, split, "split")
-    return splits.split_by_driver(_labelled(image_index), config, seed)
+    return splits.assign_folds(_labelled(image_index), config, seed)
+
+
+def split_by_driver(image_index: pd.DataFrame, driver_folds: dict, fold: int) -> dict:
+    """One fold's split: its drivers validate, every other driver trains; none is on both sides."""
+    return splits.split_fold(_labelled(image_index), driver_folds, fold)
 
 
 def make_sample(image_index: pd.DataFrame, driver_split: dict, sample: dict[str, Any], seed: int) -> pd.DataFrame:

@@ -62,7 +62,8 @@ def train_model_with_pseudo_labels(
     checkpoints: CheckpointStore,
     tuned_augmentations: dict | None,
     pseudo_labels: pd.DataFrame,
-    baseline_model: dict,
+    pseudo_label_sources: dict,
+    init_model: dict,
     pseudo_label: dict[str, Any],
     model: dict[str, Any],
     optimizer: dict[str, Any],
@@ -74,12 +75,25 @@ def train_model_with_pseudo_labels(
     submission: dict[str, Any],
     metrics_prefix: str = "",
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """As ``train_model``, with a fixed share of every batch pseudo-labelled, after checking for leaks."""
+    """As ``train_model``, with a fixed share of every batch pseudo-labelled, after checking for leaks.
+
+    The pseudo-labels must come from models that never saw this split's validation
+    drivers, and ``init_model`` (used when ``pseudo_label.init`` is ``baseline``) too.
+    """
     config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
     pseudo.check_pseudo_labels(pseudo_labels, image_index, driver_split)
-    mixing = training.PseudoTraining(
-        pseudo_labels, config.fraction, baseline_model if config.init == "baseline" else None
-    )
+    pseudo.check_pseudo_label_sources(pseudo_label_sources, driver_split)
+    seen = set(pseudo_label_sources["train_drivers"])
+    init = init_model if config.init == "baseline" else None
+    if init is not None:
+        init_drivers = init["model_info"].get("train_drivers")
+        if init_drivers is None:
+            raise pseudo.PseudoLabelLeakError("the initial model does not record its training drivers; retrain it")
+        pseudo.check_pseudo_label_sources(
+            {"models": ["the initial model"], "train_drivers": init_drivers}, driver_split
+        )
+        seen |= set(init_drivers)
+    mixing = training.PseudoTraining(pseudo_labels, config.fraction, init, tuple(sorted(seen)))
     return train_model(
         image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
         annealer, training_params, augment, seed, submission, metrics_prefix=metrics_prefix, pseudo_training=mixing,

@@ -1,8 +1,8 @@
-"""``training``: image_cache + driver_split -> model, history, validation predictions and reports.
+"""``training``: image_cache + a fold's driver_split -> model, history, validation predictions and reports.
 
-Built once and namespaced (``baseline`` by default, ``pseudo`` for the retraining
-with pseudo-labels) rather than copied; the namespace also prefixes the metrics
-the loop logs to MLflow, so both trainings of one run stay apart.
+Built once and namespaced (``baseline.fold_<k>``, and ``pseudo.fold_<k>`` for the
+retraining with pseudo-labels) rather than copied; the namespace also prefixes the
+metrics the loop logs to MLflow, so every training of one run stays apart.
 """
 
 from functools import partial, update_wrapper
@@ -11,7 +11,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from statefarm.pipelines.training.nodes import report_training, train_model, train_model_with_pseudo_labels
 
-SHARED_INPUTS = {"image_cache", "image_index", "driver_split", "tuned_augmentations"}
+SHARED_INPUTS = {"image_cache", "image_index", "tuned_augmentations"}
 RECIPE = [
     "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
     "params:augment", "params:seed", "params:submission",
@@ -19,23 +19,30 @@ RECIPE = [
 SHARED_PARAMETERS = set(RECIPE)
 
 
-def create_pipeline(namespace: str = "baseline", pseudo_labels_from: str | None = None, **kwargs) -> Pipeline:
+def create_pipeline(
+    namespace: str = "baseline.fold_0",
+    driver_split: str = "fold_0.driver_split",
+    init_model: str | None = None,
+    **kwargs,
+) -> Pipeline:
     """The training pipeline under ``namespace``.
 
     Args:
         namespace: Prefix of its datasets and metrics.
-        pseudo_labels_from: Namespace of the model whose pseudo-labels (``pseudo_labels``)
-            fill part of every batch and whose weights it may start from; ``None`` trains
-            on the labelled drivers only.
+        driver_split: The split it trains and validates on.
+        init_model: With pseudo-labels: the model it may start from. Its ``pseudo_labels``
+            (and their ``pseudo_label_sources``) fill part of every batch. ``None``
+            trains on the labelled drivers only.
     """
     data = ["image_cache", "image_index", "driver_split", "checkpoints", "tuned_augmentations"]
-    shared_inputs, shared_parameters = set(SHARED_INPUTS), set(SHARED_PARAMETERS)
-    if pseudo_labels_from is None:
+    shared_inputs = set(SHARED_INPUTS)
+    shared_parameters = set(SHARED_PARAMETERS)
+    if init_model is None:
         function, inputs = train_model, data + RECIPE
     else:
         function = train_model_with_pseudo_labels
-        inputs = data + ["pseudo_labels", f"{pseudo_labels_from}.model", "params:pseudo_label"] + RECIPE
-        shared_inputs |= {"pseudo_labels", f"{pseudo_labels_from}.model"}
+        inputs = data + ["pseudo_labels", "pseudo_label_sources", init_model, "params:pseudo_label"] + RECIPE
+        shared_inputs |= {init_model}
         shared_parameters |= {"params:pseudo_label"}
     return pipeline(
         [
@@ -53,6 +60,6 @@ def create_pipeline(namespace: str = "baseline", pseudo_labels_from: str | None 
             ),
         ],
         namespace=namespace,
-        inputs=shared_inputs,
+        inputs={name: name for name in shared_inputs} | {"driver_split": driver_split},
         parameters=shared_parameters,
     )

@@ -1,0 +1,61 @@
+"""Nodes of ``cross_validation``: the folds' validation predictions as one out-of-fold score, and their ensemble."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from statefarm import cross_validation as cv
+from statefarm import reports
+from statefarm.config import parse_params
+from statefarm.inference import InferenceConfig
+from statefarm.metrics import as_metric_history
+
+
+def _by_fold(folds: list[int], items: tuple) -> dict[int, Any]:
+    return dict(zip(folds, items, strict=True))
+
+
+def collect_out_of_fold(
+    image_index: pd.DataFrame, driver_folds: dict, inference_params: dict[str, Any], *fold_data, folds: list[int]
+) -> tuple[pd.DataFrame, dict]:
+    """Every fold's validation logits, each image once from a model that never saw its driver, and calibrated.
+
+    ``fold_data`` is each fold's ``valid_predictions``, then each fold's ``driver_split``.
+    """
+    config = parse_params(InferenceConfig, inference_params, "inference")
+    predictions, splits = _by_fold(folds, fold_data[: len(folds)]), _by_fold(folds, fold_data[len(folds) :])
+    complete = set(folds) == set(driver_folds["driver_folds"].values())  # every driver validated by a fold
+    oof = cv.collect_out_of_fold(predictions, splits, image_index, complete)
+    calibration = cv.fit_calibration(oof, config.calibrate)
+    return cv.calibrate_out_of_fold(oof, calibration), calibration
+
+
+def report_cross_validation(
+    oof_predictions: pd.DataFrame, image_index: pd.DataFrame, submission: dict[str, Any]
+) -> tuple[pd.DataFrame, dict, Figure, pd.DataFrame]:
+    """Per driver, per fold and overall scores with their spread; the OOF confusion matrix and per-class report."""
+    labelled = int(((image_index["split"] == "train") & image_index["valid"]).sum())
+    report = cv.cv_report(oof_predictions, submission["clip"], labelled)
+    logits = oof_predictions.drop(columns=list(cv.PROBABILITIES))
+    return (
+        report,
+        as_metric_history(cv.cv_metrics(report)),
+        reports.confusion_matrix_figure(logits),
+        reports.per_class_report(logits),
+    )
+
+
+def ensemble_test_predictions(calibration: dict, inference_params: dict[str, Any], *fold_logits, folds: list[int]):
+    """The mean of the fold models' calibrated test probabilities (``inference.ensemble``)."""
+    config = parse_params(InferenceConfig, inference_params, "inference")
+    return cv.ensemble_test_predictions(_by_fold(folds, fold_logits), calibration, config.ensemble)
+
+
+def track_calibration(calibration: dict) -> dict:
+    """Each fold's temperature and each calibration mode's held-out log loss, as MLflow metrics."""
+    metrics = {f"temperature.fold_{k}": t for k, t in calibration["temperatures"].items()}
+    metrics |= {f"held_out_log_loss.{mode}": loss for mode, loss in calibration["held_out_log_loss"].items()}
+    return as_metric_history(metrics)
