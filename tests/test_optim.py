@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 from timm.scheduler import CosineLRScheduler
+from torch import nn
 
+from statefarm.config import parse_params
 from statefarm.optim import Eve, GradientNormAnnealer, OptimizerConfig, create_optimizer
 
 
@@ -112,3 +114,17 @@ def test_optimizers_by_name():
     assert type(create_optimizer(model, OptimizerConfig(opt="rmsprop", lr=0.01))).__name__ == "RMSprop"
     sgd = create_optimizer(model, OptimizerConfig(opt="sgd", lr=0.01, momentum=0.8))
     assert sgd.param_groups[0]["momentum"] == 0.8
+
+
+def test_eve_leaves_biases_and_batchnorm_undecayed_as_timm_does():
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    optimizer = create_optimizer(model, OptimizerConfig(opt="eve", lr=0.01, weight_decay=0.1))
+    decay = {id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
+    assert decay[id(model[0].weight)] == 0.1
+    assert decay[id(model[0].bias)] == decay[id(model[1].weight)] == decay[id(model[1].bias)] == 0.0
+
+
+def test_an_unknown_optimizer_is_named_before_training():
+    with pytest.raises(ValueError, match=r"optimizer.opt: .*unknown optimizer 'adamx'"):
+        parse_params(OptimizerConfig, {"opt": "adamx"}, "optimizer")
+    assert parse_params(OptimizerConfig, {"opt": "lookahead_adamw"}, "optimizer").opt == "lookahead_adamw"

@@ -99,7 +99,7 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert (data / "05_model_input" / "demo" / "sample.parquet").is_file()
     for kind in ("baseline", "pseudo"):
         for k in (0, 1):
-            model = torch.load(data / "06_models" / "demo" / f"{kind}.fold_{k}" / "model.pt", weights_only=False)
+            model = torch.load(data / "06_models" / "demo" / f"{kind}.fold_{k}" / "model.pt", weights_only=True)
             assert model["model_info"]["train_drivers"] == splits[k]["train_drivers"]
         report = pd.read_csv(data / "08_reporting" / "demo" / kind / "cv_report.csv")
         drivers = report[report["scope"] == "driver"]

@@ -31,17 +31,46 @@ def test_submission_is_clipped_complete_and_in_kaggle_order(sample_submission):
     assert submission["img"].tolist() == sample_submission["img"].tolist()
     probabilities = submission[list(CLASS_NAMES)].to_numpy()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-12)
-    assert probabilities.min() > 0.009 and probabilities.max() < 0.991
+    assert probabilities.min() >= 0.01 - 1e-15 and probabilities.max() <= 0.99 + 1e-15
     confident = submission.set_index("img").loc[predictions.at[0, "img"]]
-    assert confident["c0"] == pytest.approx(0.99 / (0.99 + 9 * 0.01))
+    assert confident["c0"] == pytest.approx(1 - 9 * 0.01)  # the most a row can hold when nine entries are >= 0.01
 
 
-def test_unpredicted_test_image_gets_the_prior_with_a_warning(sample_submission, caplog):
+def test_written_probabilities_lie_in_the_documented_range(sample_submission, tmp_path):
+    predictions = _predictions(sample_submission["img"].tolist(), seed=3)
+    predictions.loc[1, list(CLASS_NAMES)] = [0.999] + [0.001 / 9] * 9
+    predictions.loc[2, list(CLASS_NAMES)] = [0.5, 0.5] + [0.0] * 8
+    dataset = SubmissionDataset(str(tmp_path / "baseline_submission.csv"))
+    dataset.save(build_submission(predictions, sample_submission, np.full(10, 0.1), clip=0.02))
+    written = pd.read_csv(next(p for p in tmp_path.rglob("*.csv") if p.is_file()))
+    probabilities = written[list(CLASS_NAMES)].to_numpy()
+    assert probabilities.min() >= 0.02 - 1e-7 and probabilities.max() <= 0.98 + 1e-7
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(written.loc[2, ["c0", "c1"]].to_numpy(dtype=float), [0.42, 0.42], atol=1e-7)
+    # entries inside the range keep their ratios
+    row = probabilities[0]
+    inside = (row > 0.02 + 1e-6) & (row < 0.98 - 1e-6)
+    ratios = row[inside] / predictions.loc[0, list(CLASS_NAMES)].to_numpy(dtype=float)[inside]
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-5)
+
+
+def test_an_unreadable_test_image_gets_the_prior_with_a_warning(sample_submission, caplog):
     predictions = _predictions(sample_submission["img"][1:].tolist())
     prior = np.linspace(1, 2, 10) / np.linspace(1, 2, 10).sum()
-    submission = build_submission(predictions, sample_submission, prior, clip=0.0)
+    submission = build_submission(predictions, sample_submission, prior, clip=0.0, unreadable={"img_0.jpg"})
     np.testing.assert_allclose(submission.loc[0, list(CLASS_NAMES)].to_numpy(dtype=float), prior)
     assert "img_0.jpg" in caplog.text
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -0.2])
+def test_a_broken_prediction_of_a_readable_image_stops_the_submission(sample_submission, bad):
+    predictions = _predictions(sample_submission["img"].tolist())
+    predictions.loc[[1, 4], "c3"] = bad
+    with pytest.raises(SubmissionError, match=r"2 readable test image\(s\) .*'img_1.jpg', 'img_4.jpg'"):
+        build_submission(predictions, sample_submission, np.full(10, 0.1), clip=0.01)
+    missing = predictions.iloc[2:].assign(c3=0.1)
+    with pytest.raises(SubmissionError, match=r"'img_0.jpg', 'img_1.jpg'"):
+        build_submission(missing, sample_submission, np.full(10, 0.1), clip=0.01, unreadable={"img_5.jpg"})
 
 
 @pytest.mark.parametrize(

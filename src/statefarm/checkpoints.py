@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,26 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds objects that unpickling would have to construct (and so could run code)."""
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint written by ``save_atomic`` onto the CPU."""
+    """Load a checkpoint written by ``save_atomic`` onto the CPU: tensors and plain Python values only.
+
+    Raises:
+        UnsafeCheckpointError: The file holds any other object; it is not loaded.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    # Our checkpoints hold plain Python containers besides tensors; they are our own files.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeCheckpointError(
+            f"refusing to load {path}: it holds objects other than tensors and plain Python values, which "
+            f"unpickling could use to run code; statefarm never writes such checkpoints ({error})"
+        ) from None
 
 
 class CheckpointStore:

@@ -8,9 +8,30 @@ import torch.nn.functional as F
 
 
 def clip_probabilities(probabilities: np.ndarray, clip: float) -> np.ndarray:
-    """Clip to ``[clip, 1 - clip]`` and renormalize rows, as a submission is written."""
-    clipped = np.clip(probabilities, clip, 1 - clip)
-    return clipped / clipped.sum(axis=1, keepdims=True)
+    """Rows that sum to 1 with every entry in ``[clip, 1 - clip]``, as a submission is written.
+
+    Each row becomes ``min(max(s * p, clip), 1 - clip)`` with the one scale ``s`` that makes
+    it sum to 1, found by bisection (the sum grows with ``s``). Clipping and then
+    renormalizing, the usual recipe, pushes entries back out of the range.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    classes = probabilities.shape[1]
+    if clip == 0:
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+    if not 0 < clip <= 1 / classes:
+        raise ValueError(f"clip must be in [0, 1/{classes}] for {classes} classes, got {clip}")
+
+    def row_sums(scale: np.ndarray) -> np.ndarray:
+        return np.clip(scale * probabilities, clip, 1 - clip).sum(axis=1, keepdims=True)
+
+    # At scale 0 every row sums to classes * clip <= 1; at this scale its largest entry reaches 1 - clip.
+    low = np.zeros((len(probabilities), 1))
+    high = (1 - clip) / np.maximum(probabilities.max(axis=1, keepdims=True), 1e-300)
+    for _ in range(64):  # halves the bracket down to float64 resolution
+        middle = (low + high) / 2
+        below = row_sums(middle) < 1
+        low, high = np.where(below, middle, low), np.where(below, high, middle)
+    return np.clip(high * probabilities, clip, 1 - clip)
 
 
 def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from pydantic import Field
-from timm.optim import create_optimizer_v2
+from pydantic import Field, field_validator
+from timm.optim import create_optimizer_v2, list_optimizers, param_groups_weight_decay
 from timm.scheduler import create_scheduler_v2
 from torch import nn
 
@@ -26,6 +26,14 @@ class OptimizerConfig(Params):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.9, ge=0, lt=1)
+
+    @field_validator("opt")
+    @classmethod
+    def _known_optimizer(cls, opt: str) -> str:
+        name = opt.lower().removeprefix("lookahead_")
+        if name != "eve" and name not in list_optimizers():
+            raise ValueError(f"unknown optimizer {opt!r}; use eve or one of timm's: {', '.join(list_optimizers())}")
+        return opt
 
 
 class SchedulerConfig(Params):
@@ -166,9 +174,13 @@ class GradientNormAnnealer:
 
 
 def create_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
-    """``Eve`` for ``opt: eve``, otherwise timm's optimizer of that name."""
+    """``Eve`` for ``opt: eve``, otherwise timm's optimizer of that name.
+
+    As timm's optimizers do, ``Eve`` leaves biases and normalization weights undecayed.
+    """
     if config.opt.lower() == "eve":
-        return Eve(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        groups = param_groups_weight_decay(model, config.weight_decay) if config.weight_decay else model.parameters()
+        return Eve(groups, lr=config.lr, weight_decay=config.weight_decay)
     return create_optimizer_v2(
         model, opt=config.opt, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum
     )

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy.special import log_softmax
+from sklearn.metrics import confusion_matrix
 
-matplotlib.use("Agg")  # files only; never open a window from a pipeline
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.special import log_softmax  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
-
-from statefarm.layout import CLASS_NAMES  # noqa: E402
+from statefarm.layout import CLASS_NAMES
 
 CLASS_DESCRIPTIONS = (
     "safe driving", "texting - right", "phone - right", "texting - left", "phone - left",
@@ -24,9 +20,10 @@ def _logits(valid_predictions: pd.DataFrame) -> np.ndarray:
     return valid_predictions.loc[:, [f"logit_{name}" for name in CLASS_NAMES]].to_numpy(np.float64)
 
 
-def learning_curves_figure(history: pd.DataFrame) -> plt.Figure:
+def learning_curves_figure(history: pd.DataFrame) -> Figure:
     """Train and validation loss and accuracy per epoch, and the learning rate."""
-    figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4))
+    figure = Figure(figsize=(15, 4))
+    loss_ax, acc_ax, lr_ax = figure.subplots(1, 3)
     epochs = history["epoch"] + 1
     loss_ax.plot(epochs, history["train_loss"], marker="o", label="train")
     loss_ax.plot(epochs, history["valid_loss"], marker="o", label="valid (held-out drivers)")
@@ -43,11 +40,12 @@ def learning_curves_figure(history: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def confusion_matrix_figure(valid_predictions: pd.DataFrame) -> plt.Figure:
+def confusion_matrix_figure(valid_predictions: pd.DataFrame) -> Figure:
     """Row-normalized confusion matrix on the validation drivers."""
     predicted = _logits(valid_predictions).argmax(1)
     matrix = confusion_matrix(valid_predictions["label"], predicted, labels=range(len(CLASS_NAMES)), normalize="true")
-    figure, axes = plt.subplots(figsize=(8, 7))
+    figure = Figure(figsize=(8, 7))
+    axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     labels = [f"{name} {description}" for name, description in zip(CLASS_NAMES, CLASS_DESCRIPTIONS, strict=True)]
     axes.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES)
@@ -83,13 +81,14 @@ def per_class_report(valid_predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def augment_scan_figure(scan: pd.DataFrame) -> plt.Figure:
+def augment_scan_figure(scan: pd.DataFrame) -> Figure:
     """One panel per transform: validation log loss against strength, the baseline drawn across."""
     baseline = scan.loc[scan["transform"] == "none", "valid_loss"].iloc[0]
     transforms = [t for t in scan["transform"].unique() if t not in ("none", "combined")]
     columns = min(4, max(1, len(transforms)))
     rows = max(1, -(-len(transforms) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
+    figure = Figure(figsize=(4 * columns, 3.2 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for ax, transform in zip(axes.flat, transforms, strict=False):
         trials = scan[scan["transform"] == transform]
         ax.plot(range(len(trials)), trials["valid_loss"], marker="o", label=transform)

@@ -62,23 +62,39 @@ def validate_submission(submission: pd.DataFrame, expected_images: pd.Series | N
 
 
 def build_submission(
-    test_predictions: pd.DataFrame, sample_submission: pd.DataFrame, class_prior: np.ndarray, clip: float
+    test_predictions: pd.DataFrame,
+    sample_submission: pd.DataFrame,
+    class_prior: np.ndarray,
+    clip: float,
+    unreadable: set[str] | frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """One row per image of ``sample_submission.csv``, in its order, clipped and renormalized.
+    """One row per image of ``sample_submission.csv``, in its order, each probability in ``[clip, 1 - clip]``.
 
-    Images without a prediction (rejected as unreadable) get the class prior, with a warning.
+    The ``unreadable`` test images (those ``rejected_images`` lists) get the class prior,
+    with a warning. Every other image must have a prediction of finite, non-negative
+    probabilities: anything else is a bug upstream, and no file is written.
+
+    Raises:
+        SubmissionError: Naming the images without a usable prediction.
     """
     if not 0 <= clip < 0.1:
         raise ValueError(f"submission.clip must be in [0, 0.1), got {clip}")
     rows = sample_submission[["img"]].merge(test_predictions, on="img", how="left", validate="one_to_one")
     probabilities = rows.loc[:, list(CLASS_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    unpredicted = np.isnan(probabilities).any(axis=1)
-    if unpredicted.any():
+    prior = rows["img"].isin(unreadable).to_numpy()
+    unusable = ~prior & ~(np.isfinite(probabilities) & (probabilities >= 0)).all(axis=1)
+    unusable |= ~prior & ~(probabilities.sum(axis=1) > 0)
+    if unusable.any():
+        raise SubmissionError(
+            f"{int(unusable.sum())} readable test image(s) have no prediction, or a NaN, infinite or negative "
+            f"one: {_some(rows['img'][unusable])}; the model or the predictions are broken, no submission written"
+        )
+    if prior.any():
         logger.warning(
-            "%d test image(s) have no prediction (unreadable); they get the class prior: %s",
-            int(unpredicted.sum()), _some(rows["img"][unpredicted]),
+            "%d test image(s) are unreadable (see rejected_images); they get the class prior: %s",
+            int(prior.sum()), _some(rows["img"][prior]),
         )  # fmt: skip
-        probabilities[unpredicted] = class_prior
+        probabilities[prior] = class_prior
     submission = pd.DataFrame(clip_probabilities(probabilities, clip), columns=list(CLASS_NAMES))
     submission.insert(0, "img", rows["img"].to_numpy())
     validate_submission(submission, sample_submission["img"])

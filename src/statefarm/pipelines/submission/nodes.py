@@ -26,7 +26,10 @@ def make_submission(
     """One validated row per test image, clipped; unreadable test images get the training class prior."""
     train = image_index[(image_index["split"] == "train") & image_index["valid"]]
     prior = np.bincount(train["label"], minlength=len(CLASS_NAMES)) / max(len(train), 1)
-    return submissions.build_submission(test_predictions, sample_submission, prior, clip=submission["clip"])
+    unreadable = set(image_index.loc[(image_index["split"] == "test") & ~image_index["valid"], "img"])
+    return submissions.build_submission(
+        test_predictions, sample_submission, prior, clip=submission["clip"], unreadable=unreadable
+    )
 
 
 def submit_to_kaggle(submission: pd.DataFrame, submission_params: dict[str, Any], namespace: str) -> None:
