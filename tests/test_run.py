@@ -171,3 +171,19 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     after = _mtimes(project)
     changed = {path for path in after if after[path] != before.get(path)}
     assert lost.is_file() and changed and all("/baseline.fold_1/" in path for path in changed)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"trainng": {"epochs": 1}}, r"unknown group\(s\) 'trainng' \(did you mean 'training'\?\)"),
+        ({"training": {"epoch": 1}}, r"training.epoch: Extra inputs are not permitted"),
+        ({"submission": {"clip": 0.5}}, r"submission.clip: Input should be less than 0.1"),
+        ({"split": {"fold": "every"}}, r"split.fold"),
+    ],
+)
+def test_a_bad_parameter_stops_the_run_before_any_node(project, params, message):
+    with pytest.raises(ValueError, match=message):
+        with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
+            session.run(pipeline_names=["demo_data"])
+    assert not (project / "data").exists()

@@ -27,6 +27,7 @@ def parse_params(schema: type[P], params: Mapping[str, Any] | None, key: str) ->
         return schema.model_validate(dict(params or {}))
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join([key, *map(str, problem['loc'])])}: {problem['msg']}" for problem in error.errors()
+            f"{'.'.join(part for part in [key, *map(str, problem['loc'])] if part)}: {problem['msg']}"
+            for problem in error.errors()
         )
         raise ValueError(f"Invalid parameters: {problems}") from None

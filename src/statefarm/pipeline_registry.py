@@ -1,7 +1,7 @@
 """Project pipelines: the stages, and the whole chain assembled from them for the run's folds.
 
 How many folds a run trains is a parameter (``split``), yet Kedro pipelines are built
-before nodes run: ``FoldPlanHooks`` reads the run's ``split`` parameters once its
+before nodes run: ``ParameterHooks`` reads the run's ``split`` parameters once its
 configuration is loaded and calls ``plan_folds``, and the pipelines are built for those
 folds. Without a run (``kedro registry list``) they are built for ``SplitConfig``'s defaults.
 """

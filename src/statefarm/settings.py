@@ -2,11 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
-from statefarm.hooks import FoldPlanHooks
+from statefarm.hooks import ParameterHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
 }
-HOOKS = (FoldPlanHooks(),)
+HOOKS = (ParameterHooks(),)
