@@ -30,8 +30,8 @@ SMALL_DEMO = {
     },
 }  # fmt: skip
 
-# Replaces conf/demo's grid in the copy: runtime parameters merge into dicts, and the
-# full demo grid (28 trials) is too slow for a test.
+# Replaces the scan of the copy (conf/base's grid and conf/demo's budget): parameters merge
+# key by key, so only replacing the files drops candidates, and 28 trials are too slow for a test.
 TINY_GRID = """
 augment_tuning:
   margin: 0.0
@@ -50,7 +50,8 @@ def project(tmp_path, monkeypatch):
     shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
     (tmp_path / "src").mkdir()  # the package itself is installed
-    (tmp_path / "conf" / "demo" / "parameters_augment_tuning.yml").write_text(TINY_GRID)
+    (tmp_path / "conf" / "base" / "parameters_augment_tuning.yml").write_text(TINY_GRID)
+    (tmp_path / "conf" / "demo" / "parameters_augment_tuning.yml").unlink()
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")  # use conf/base/mlflow.yml, as a user would
     bootstrap_project(tmp_path)
@@ -180,6 +181,7 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
         ({"training": {"epoch": 1}}, r"training.epoch: Extra inputs are not permitted"),
         ({"submission": {"clip": 0.5}}, r"submission.clip: Input should be less than 0.1"),
         ({"split": {"fold": "every"}}, r"split.fold"),
+        ({"optimizer": {"opt": "adamx"}}, r"optimizer.opt: .*unknown optimizer 'adamx'"),
     ],
 )
 def test_a_bad_parameter_stops_the_run_before_any_node(project, params, message):
@@ -187,3 +189,15 @@ def test_a_bad_parameter_stops_the_run_before_any_node(project, params, message)
         with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
             session.run(pipeline_names=["demo_data"])
     assert not (project / "data").exists()
+
+
+def test_one_overridden_key_keeps_the_rest_of_its_group(project):
+    overrides = {"submission": {"message": "hello"}, "training": {"epochs": 1}}
+    with KedroSession.create(project_path=project, env="demo", runtime_params=overrides) as session:
+        params = session.load_context().config_loader["parameters"]
+    assert params["submission"] == {"clip": 0.01, "submit": False, "message": "hello"}  # clip from conf/base
+    assert params["training"]["epochs"] == 1 and params["training"]["batch_size"] == 32  # the rest from conf/demo
+    assert params["model"] == {
+        "name": "statefarm_small_cnn", "pretrained": False, "pretrained_file": None, "drop_rate": None,
+        "drop_path_rate": None,
+    }  # fmt: skip
