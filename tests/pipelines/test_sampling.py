@@ -6,7 +6,6 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import ParquetDataset
 
 from statefarm.pipelines.sampling.pipeline import create_pipeline
-from statefarm.splits import DriverLeakError
 
 
 def _image_index(drivers: int = 6, per_class: int = 3) -> pd.DataFrame:
@@ -75,9 +74,12 @@ def test_misspelled_parameter_stops_the_run_with_its_name(tmp_path):
         SequentialRunner().run(create_pipeline(), catalog)
 
 
-def test_leaky_split_stops_the_sample(tmp_path):
-    catalog = _catalog(_image_index(), {}, {"train_drivers": 1, "valid_drivers": 1}, tmp_path)
-    pipeline = create_pipeline().only_nodes("make_sample")
-    catalog.save("fold_0.driver_split", {"train_drivers": ["p000", "p001"], "valid_drivers": ["p001"]})
-    with pytest.raises(DriverLeakError, match="p001"):
-        SequentialRunner().run(pipeline, catalog)
+def test_a_sample_that_cannot_be_drawn_leaves_the_previous_folds_and_sample_alone(tmp_path):
+    good = _catalog(_image_index(), {"n_folds": 3, "fold": 0}, {"train_drivers": 2, "valid_drivers": 1}, tmp_path)
+    SequentialRunner().run(create_pipeline(folds=[0]), good)
+    written = {path: path.read_bytes() for path in tmp_path.iterdir()}
+
+    bad = _catalog(_image_index(), {"n_folds": 2, "fold": 0}, {"train_drivers": 2, "valid_drivers": 4}, tmp_path)
+    with pytest.raises(ValueError, match="sample.valid_drivers is 4 but the split has only 3 valid drivers"):
+        SequentialRunner().run(create_pipeline(folds=[0]), bad)
+    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == written

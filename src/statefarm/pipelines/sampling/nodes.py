@@ -14,18 +14,23 @@ def _labelled(image_index: pd.DataFrame) -> pd.DataFrame:
     return image_index[(image_index["split"] == "train") & image_index["valid"]]
 
 
-def assign_folds(image_index: pd.DataFrame, split: dict[str, Any], seed: int) -> dict:
-    """Give every labelled driver the fold that validates it."""
-    config = parse_params(splits.SplitConfig, split, "split")
-    return splits.assign_folds(_labelled(image_index), config, seed)
+def assign_folds(
+    image_index: pd.DataFrame, split: dict[str, Any], sample: dict[str, Any], seed: int
+) -> tuple[dict, pd.DataFrame]:
+    """Give every labelled driver the fold that validates it; draw the tuning sample from the first fold's split.
+
+    Both are made before either is written, so a sample that cannot be drawn leaves
+    the previous folds and sample as they were, consistent with each other.
+    """
+    split_config = parse_params(splits.SplitConfig, split, "split")
+    sample_config = parse_params(splits.SampleConfig, sample, "sample")
+    labelled = _labelled(image_index)
+    driver_folds = splits.assign_folds(labelled, split_config, seed)
+    first_split = splits.split_fold(labelled, driver_folds, split_config.folds[0])
+    return driver_folds, splits.make_sample(labelled, first_split, sample_config, seed)
 
 
 def split_by_driver(image_index: pd.DataFrame, driver_folds: dict, fold: int) -> dict:
     """One fold's split: its drivers validate, every other driver trains; none is on both sides."""
     return splits.split_fold(_labelled(image_index), driver_folds, fold)
 
-
-def make_sample(image_index: pd.DataFrame, driver_split: dict, sample: dict[str, Any], seed: int) -> pd.DataFrame:
-    """Draw a few drivers from each side of the split and a few images per class."""
-    config = parse_params(splits.SampleConfig, sample, "sample")
-    return splits.make_sample(_labelled(image_index), driver_split, config, seed)

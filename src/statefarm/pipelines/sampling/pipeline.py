@@ -5,11 +5,11 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.sampling.nodes import assign_folds, make_sample, split_by_driver
+from statefarm.pipelines.sampling.nodes import assign_folds, split_by_driver
 
 
 def create_pipeline(folds: Sequence[int] = (0,), **kwargs) -> Pipeline:
-    """Assign drivers to folds, split each fold in ``folds``; the sample comes from the first."""
+    """Assign drivers to folds and draw the sample (from the first fold), then split each fold in ``folds``."""
     per_fold = [
         pipeline(
             [
@@ -29,16 +29,10 @@ def create_pipeline(folds: Sequence[int] = (0,), **kwargs) -> Pipeline:
         [
             node(
                 assign_folds,
-                inputs=["image_index", "params:split", "params:seed"],
-                outputs="driver_folds",
+                inputs=["image_index", "params:split", "params:sample", "params:seed"],
+                outputs=["driver_folds", "sample"],
                 name="assign_folds",
             ),
             *per_fold,
-            node(
-                make_sample,
-                inputs=["image_index", f"fold_{folds[0]}.driver_split", "params:sample", "params:seed"],
-                outputs="sample",
-                name="make_sample",
-            ),
         ]
     )
