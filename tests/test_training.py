@@ -1,10 +1,11 @@
+import errno
 import math
 
 import pytest
 import torch
 
 from statefarm import engine
-from statefarm.checkpoints import CheckpointStore
+from statefarm.checkpoints import CheckpointMismatchError, CheckpointStore, load_checkpoint, save_atomic
 from statefarm.loaders import CachedImageDataset, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
@@ -138,3 +139,44 @@ def test_pretrained_file_loads_local_weights(tmp_path):
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="'resnet1000' is not a timm architecture"):
         create_model(ModelConfig(name="resnet1000"))
+
+
+def test_resume_refuses_a_checkpoint_of_another_recipe_and_a_fresh_run_keeps_the_old_aside(
+    prepared_data, split, tmp_path
+):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    first = {"optimizer": {"lr": 1e-3}, "train_images": [10, "p001"]}
+    model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
+    engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=1, store=store, seed=0, clip=1e-3,
+               run=first)  # fmt: skip
+    old_last = store.path("last").read_bytes()
+
+    model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
+    other = {"optimizer": {"lr": 1e-2}, "train_images": [10, "p001"]}
+    with pytest.raises(CheckpointMismatchError, match=r"cannot resume from .*last\.pt: .*another optimizer;"):
+        engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=2, store=store, seed=0, clip=1e-3,
+                   resume=True, run=other)  # fmt: skip
+
+    engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=1, store=store, seed=0, clip=1e-3,
+               run=other)  # fmt: skip
+    [aside] = store.directory.glob("replaced-*")
+    assert (aside / "last.pt").read_bytes() == old_last and (aside / "best.pt").is_file()
+    assert store.load("last")["run"] == other and store.load("best")["run"] == other
+
+
+def test_a_full_disk_is_named_and_the_previous_checkpoint_kept(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_atomic({"epoch": 0}, path)
+    real_save = torch.save
+
+    def save_to_a_full_disk(state, _path):
+        with open("/dev/full", "wb") as full:  # writes fail with ENOSPC, as on a full disk
+            real_save(state, full)
+
+    monkeypatch.setattr(torch, "save", save_to_a_full_disk)
+    with pytest.raises(OSError, match=r"no space left on device writing .*last\.pt") as error:
+        save_atomic({"epoch": 1, "weights": torch.zeros(100_000)}, path)
+    assert error.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert load_checkpoint(path) == {"epoch": 0}
+    assert not list(tmp_path.glob(".*partial*"))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +14,28 @@ import torch
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    Raises:
+        OSError: ``ENOSPC`` naming ``path`` when the disk is full (torch reports that
+            as an ``inline_container`` RuntimeError or a bare OSError).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         torch.save(state, partial)
         os.replace(partial, path)
+    except (OSError, RuntimeError) as error:
+        disk_full = getattr(error, "errno", None) == errno.ENOSPC or "inline_container" in str(error)
+        if not disk_full:
+            raise
+        free = shutil.disk_usage(path.parent).free
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on device writing {path} ({free / 2**20:.0f} MiB free there); "
+            f"the previous {path.name}, if any, is untouched",
+        ) from error
     finally:
         partial.unlink(missing_ok=True)
 
@@ -44,6 +62,25 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ) from None
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint was made by a run with another recipe or split than the one resuming it."""
+
+
+def check_same_run(saved: dict[str, Any] | None, current: dict[str, Any], path: Path) -> None:
+    """Refuse to resume from a checkpoint made with another recipe or split, naming what differs.
+
+    Raises:
+        CheckpointMismatchError: ``saved`` (the checkpoint's) and ``current`` (this run's) differ.
+    """
+    saved = saved or {}
+    different = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+    if different:
+        raise CheckpointMismatchError(
+            f"cannot resume from {path}: it was made by a run with another {', '.join(different)}; "
+            "set training.resume: false to start afresh (the old checkpoints are moved aside, not deleted)"
+        )
+
+
 class CheckpointStore:
     """A folder of named checkpoints (``last``, ``best``) for one training run."""
 
@@ -62,3 +99,14 @@ class CheckpointStore:
 
     def load(self, name: str) -> dict[str, Any]:
         return load_checkpoint(self.path(name))
+
+    def set_aside(self) -> Path | None:
+        """Move an earlier run's checkpoints into ``replaced-<UTC time>/`` of the folder; return it, if any."""
+        earlier = sorted(self.directory.glob("*.pt"))
+        if not earlier:
+            return None
+        aside = self.directory / f"replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%f}"
+        aside.mkdir()
+        for path in earlier:
+            os.replace(path, aside / path.name)
+        return aside

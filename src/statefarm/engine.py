@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from statefarm.checkpoints import CheckpointStore
+from statefarm.checkpoints import CheckpointStore, check_same_run
 from statefarm.loaders import seed_epoch, to_model_input
 from statefarm.metrics import classification_scores
 from statefarm.optim import GradientNormAnnealer
@@ -195,6 +195,7 @@ def fit(
     resume: bool = False,
     model_info: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train for ``epochs``, validating and checkpointing after each.
 
@@ -214,17 +215,23 @@ def fit(
         resume: Continue from ``last`` when it exists.
         model_info: Saved in the checkpoints to rebuild the model (architecture, arguments).
         on_epoch: Called with each epoch's metrics and the epoch number (e.g. MLflow logging).
+        run: What makes this run itself (recipe, split; plain values), saved in its checkpoints:
+            ``resume`` refuses a ``last`` made by another; a fresh start moves the folder's
+            earlier checkpoints aside.
 
     Returns:
         The per-epoch history, the best epoch and its validation logits.
 
     Raises:
         NonFiniteLossError: Naming the epoch, the step and the last good checkpoint, which is kept.
+        CheckpointMismatchError: ``resume`` found a ``last`` made by another run.
     """
     result = FitResult()
     best_loss, start_epoch = math.inf, 0
+    run = run or {}
     if resume and store is not None and store.exists("last"):
         last = store.load("last")
+        check_same_run(last.get("run"), run, store.path("last"))
         getattr(model, "_orig_mod", model).load_state_dict(last["model"])
         optimizer.load_state_dict(last["optimizer"])
         if scheduler is not None and last.get("scheduler") is not None:
@@ -237,6 +244,8 @@ def fit(
         if store.exists("best"):
             result.best_valid_logits = store.load("best").get("valid_logits")
         logger.info("Resuming from %s after epoch %d", store.path("last"), last["epoch"])
+    elif store is not None and (aside := store.set_aside()) is not None:
+        logger.warning("Starting afresh: an earlier run's checkpoints were moved to %s", aside)
 
     def non_finite(epoch: int, step: int) -> NonFiniteLossError:
         kept = store.path("last") if store is not None and store.exists("last") else "none"
@@ -276,6 +285,7 @@ def fit(
                         "model": model_state,
                         "model_info": model_info or {},
                         "data_config": data_config,
+                        "run": run,
                         "epoch": epoch,
                         "metrics": metrics,
                         "valid_logits": valid_logits,
@@ -294,6 +304,7 @@ def fit(
                     "best_epoch": result.best_epoch,
                     "model_info": model_info or {},
                     "data_config": data_config,
+                    "run": run,
                 },
             )
         remaining = (epochs - epoch - 1) * stats.seconds

@@ -7,6 +7,7 @@ and packages what the later stages need.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,6 +98,50 @@ def _model_info(name: str, train: pd.DataFrame, pseudo: PseudoTraining | None) -
     return {"name": name, "num_classes": len(CLASS_NAMES), "train_drivers": sorted(drivers)}
 
 
+def _images(rows: pd.DataFrame) -> list:
+    """How many images, and of which drivers (when the rows say)."""
+    drivers = sorted(rows["subject"].astype(str).unique()) if "subject" in rows else []
+    return [len(rows), *drivers]
+
+
+RUNTIME_ONLY = {"num_workers", "device", "amp", "channels_last", "compile", "resume", "use_tuned_augmentations"}
+
+
+def describe_run(
+    recipe: Recipe,
+    augment: AugmentSpec | None,
+    seed: int,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    pseudo: PseudoTraining | None,
+) -> dict[str, Any]:
+    """What makes a training run itself, in plain values: recipe, augmentation, seed, data and pseudo-labels.
+
+    Saved in its checkpoints, so that a resume cannot continue another run's. Where it
+    runs (device, workers, AMP) is left out: a run may resume on another machine.
+    """
+    run = {
+        "model": recipe.model.model_dump(),
+        "optimizer": recipe.optimizer.model_dump(),
+        "scheduler": recipe.scheduler.model_dump(),
+        "annealer": recipe.annealer.model_dump(),
+        "training": recipe.training.model_dump(exclude=RUNTIME_ONLY),
+        "augment": augment or [],
+        "seed": seed,
+        "train_images": _images(train),
+        "valid_images": _images(valid),
+        "pseudo_labels": None,
+    }
+    if pseudo is not None:
+        run["pseudo_labels"] = {
+            "images": len(pseudo.labels),
+            "fraction": pseudo.fraction,
+            "from": list(pseudo.seen_drivers),
+            "init": pseudo.init_checkpoint is not None,
+        }
+    return json.loads(json.dumps(run))  # plain lists and dicts, as a checkpoint reloads them
+
+
 def fit_on_rows(
     image_cache: ImageCache,
     train: pd.DataFrame,
@@ -162,7 +207,7 @@ def fit_on_rows(
         model, train_loader, valid_loader, optimizer, runtime, data_config,
         epochs=config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
         resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
-        on_epoch=on_epoch,
+        on_epoch=on_epoch, run=describe_run(recipe, augment, seed, train, valid, pseudo),
     )  # fmt: skip
 
 
