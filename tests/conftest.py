@@ -85,11 +85,21 @@ def prepared_data(raw_dataset, tmp_path_factory):
     """The tiny dataset indexed and cached at 24x32: ``(image_index, image_cache)``."""
     from statefarm.cache import open_image_cache, write_image_cache
     from statefarm.datasets import ImageFolderDataset
-    from statefarm.pipelines.data_prep.nodes import index_images, plan_image_cache
+    from statefarm.pipelines.data_prep.nodes import index_images, plan_image_cache, reject_undecodable
 
     driver_list, sample_submission = read_csvs(raw_dataset)
     files = ImageFolderDataset(str(raw_dataset / "imgs")).load()
-    image_index, _ = index_images(files, driver_list, sample_submission, num_workers=1)
+    checked, rejected = index_images(files, driver_list, sample_submission, num_workers=1)
     directory = tmp_path_factory.mktemp("cache") / "image_cache"
-    write_image_cache(plan_image_cache(image_index, {"image_size": [24, 32]}, num_workers=1), directory)
-    return image_index, open_image_cache(directory)
+    write_image_cache(plan_image_cache(checked, {"image_size": [24, 32]}, num_workers=1), directory)
+    image_cache = open_image_cache(directory)
+    image_index, _ = reject_undecodable(checked, rejected, image_cache)
+    return image_index, image_cache
+
+
+def corrupt_huffman_tables(path: Path) -> None:
+    """Damage a JPEG so that its header and end marker are intact but its pixels cannot be decoded."""
+    data = bytearray(path.read_bytes())
+    table = data.index(b"\xff\xc4")  # the first Huffman table: its 16 code counts become nonsense
+    data[table + 5 : table + 21] = b"\xff" * 16
+    path.write_bytes(bytes(data))

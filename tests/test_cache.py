@@ -1,9 +1,16 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from statefarm.cache import open_image_cache, plan_image_cache, write_image_cache
 from statefarm.datasets import ImageFolderDataset
 from statefarm.images import decode_resized
+from tests.conftest import corrupt_huffman_tables
 
 
 def _plan(root, image_size=(24, 32), num_workers=2, decode=None):
@@ -62,18 +69,68 @@ def test_changed_size_or_file_rebuilds_the_cache(raw_copy, tmp_path):
 
 def test_undecodable_and_skipped_images_are_flagged_as_zero_rows(raw_copy, tmp_path):
     plan = _plan(raw_copy, num_workers=1)
-    broken = plan.paths[5]
-    with open(broken, "r+b") as file:  # valid header, garbage where the pixels were
-        file.seek(700)
-        file.write(b"\x00" * 200 + b"\xff\xd0" * 50)
+    corrupt_huffman_tables(Path(plan.paths[5]))  # intact header and end marker, undecodable pixels
     decode = [row != 7 for row in range(len(plan.ids))]
     plan = _plan(raw_copy, num_workers=1, decode=decode)
     write_image_cache(plan, tmp_path / "cache")
     cache = open_image_cache(tmp_path / "cache")
     assert not cache.decoded[7] and not cache.images[7].any()
-    assert cache.decoded.sum() >= len(plan.ids) - 2
+    assert not cache.decoded[5] and not cache.images[5].any()
+    assert cache.decoded.sum() == len(plan.ids) - 2
+    assert list(cache.failures) == [plan.ids[5]] and "broken data stream" in cache.failures[plan.ids[5]]
 
 
 def test_missing_cache_says_how_to_build_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the data_prep pipeline first"):
         open_image_cache(tmp_path / "none")
+
+
+def test_a_killed_build_leaves_no_debris_for_the_next(raw_copy, tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)  # a process that has exited: its pid names nothing alive
+    debris = tmp_path / f".cache.partial-{dead_pid}"
+    debris.mkdir()
+    (debris / "images.npy").write_bytes(b"\0" * 1000)
+    write_image_cache(_plan(raw_copy, (12, 16), num_workers=1), tmp_path / "cache")
+    assert not debris.exists() and not list(tmp_path.glob(".cache.*"))
+    debris.mkdir()
+    write_image_cache(_plan(raw_copy, (12, 16), num_workers=1), tmp_path / "cache")  # reused, and tidied
+    assert not debris.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers end with their parent on Linux")
+def test_decode_workers_end_when_their_parent_is_killed(tmp_path):
+    script = f"""
+import os, time
+from statefarm.parallel import parallel_map
+
+def work(item):
+    with open(os.path.join({str(tmp_path)!r}, f"worker-{{os.getpid()}}"), "w"):
+        pass
+    time.sleep(120)
+
+if __name__ == "__main__":
+    parallel_map(work, range(4), num_workers=2, min_items=1)
+"""
+    (tmp_path / "parent.py").write_text(script)
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")])
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("worker-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = [int(path.name.split("-")[1]) for path in tmp_path.glob("worker-*")]
+    assert len(workers) == 2
+    parent.kill()  # as kill -9 would
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)], "decode workers outlived their parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited; only its entry is left
+        return stat.read().split(")")[-1].split()[0] != "Z"

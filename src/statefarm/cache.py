@@ -4,7 +4,8 @@ A cache is a folder::
 
     images.npy      uint8 (N, height, width, 3), row i is image ids[i]
     decoded.npy     bool (N,), False where the image could not be decoded (row is zeros)
-    manifest.json   format version, fingerprint, image size and the image ids
+    manifest.json   format version, fingerprint, image size, the image ids and, for each
+                    image that could not be decoded, the decoder's reason
 
 Every later stage reads rows of ``images.npy`` through ``numpy``'s memory map, so
 the page cache, not each process, holds the pixels.
@@ -19,11 +20,12 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from statefarm import parallel
 from statefarm.images import decode_resized
@@ -100,6 +102,7 @@ class ImageCache:
     ids: tuple[str, ...]
     image_size: tuple[int, int]
     fingerprint: str
+    failures: dict[str, str] = field(default_factory=dict)  # image -> why it could not be decoded
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -143,7 +146,27 @@ def open_image_cache(directory: Path) -> ImageCache:
         ids=tuple(manifest["ids"]),
         image_size=tuple(manifest["image_size"]),
         fingerprint=manifest["fingerprint"],
+        failures=manifest.get("failures", {}),
     )
+
+
+class StaleImageCacheError(ValueError):
+    """The image cache was built from other files or settings than the image index in use."""
+
+
+def check_cache_matches_index(image_cache: ImageCache, image_index: pd.DataFrame) -> None:
+    """The cache must be the one ``image_index`` was made with (an interrupted ``data_prep`` can split them).
+
+    Raises:
+        StaleImageCacheError: Saying which stage to rerun.
+    """
+    made_with = set(image_index["cache_fingerprint"].unique()) if "cache_fingerprint" in image_index else set()
+    if made_with != {image_cache.fingerprint}:
+        raise StaleImageCacheError(
+            f"the image cache (fingerprint {image_cache.fingerprint[:12]}) is not the one the image index was "
+            f"made with ({', '.join(sorted(f[:12] for f in made_with)) or 'none recorded'}): an interrupted or "
+            "older data_prep left them apart; rerun `kedro run --pipelines=data_prep` (add --env as before)"
+        )
 
 
 def _decode_rows(task: tuple[str, tuple[int, int], list[tuple[int, str]]]) -> list[tuple[int, str]]:
@@ -179,6 +202,7 @@ def write_image_cache(plan: ImageCachePlan, directory: Path) -> bool:
         True if a cache was built, False if the existing one was reused.
     """
     directory = Path(directory)
+    _remove_stale_builds(directory)
     existing = read_manifest(directory)
     if existing is not None and existing.get("fingerprint") == plan.fingerprint:
         logger.info("Reusing the image cache in %s (%d images)", directory, len(plan.ids))
@@ -212,6 +236,7 @@ def write_image_cache(plan: ImageCachePlan, directory: Path) -> bool:
         "fingerprint": plan.fingerprint,
         "image_size": list(plan.image_size),
         "ids": list(plan.ids),
+        "failures": {plan.ids[row]: message for row, message in failures},
     }
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest))
     _swap_in(staging, directory)
@@ -221,6 +246,26 @@ def write_image_cache(plan: ImageCachePlan, directory: Path) -> bool:
         len(todo), height, width, seconds, len(todo) / max(seconds, 1e-9), workers, directory,
     )  # fmt: skip
     return True
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_builds(directory: Path) -> None:
+    """Remove the staging and retired folders of builds whose process is gone (killed mid-build)."""
+    for stale in directory.parent.glob(f".{directory.name}.*-*"):
+        kind, _, pid = stale.name.rpartition("-")
+        if not kind.endswith((".partial", ".retired")) or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        logger.warning("Removing %s, left by an interrupted image cache build (process %s)", stale, pid)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _swap_in(staging: Path, directory: Path) -> None:

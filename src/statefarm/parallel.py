@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -11,8 +16,26 @@ from typing import TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+logger = logging.getLogger(__name__)
+
 # Below this many items the start-up of worker processes costs more than it saves.
 MIN_ITEMS_FOR_PROCESSES = 256
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent() -> None:
+    """Worker initializer: on Linux, have the kernel end this process when its parent dies.
+
+    Pool workers wait on a queue whose write end they hold themselves, so a parent
+    killed with SIGKILL would otherwise leave them waiting forever.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        logger.warning("could not ask to end with the parent process (errno %d)", ctypes.get_errno())
+    if os.getppid() == 1:  # the parent died before the request was made
+        os._exit(1)
 
 
 def resolve_num_workers(num_workers: int | None) -> int:
@@ -52,5 +75,5 @@ def parallel_map(
         return [fn(item) for item in items]
     chunksize = max(1, len(items) // (workers * 8))
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=exit_with_parent) as pool:
         return list(pool.map(fn, items, chunksize=chunksize))

@@ -8,7 +8,8 @@ from statefarm.datasets import ImageCacheDataset, ImageFolderDataset
 from statefarm.images import decode_resized
 from statefarm.layout import IMAGE_INDEX_COLUMNS
 from statefarm.pipelines.data_prep.pipeline import create_pipeline
-from tests.conftest import read_csvs
+from statefarm.pipelines.training.nodes import train_model
+from tests.conftest import corrupt_huffman_tables, read_csvs
 
 
 def _catalog(raw, out, image_size=(30, 40)) -> DataCatalog:
@@ -32,7 +33,7 @@ def test_data_prep_indexes_and_caches_every_image(raw_dataset, tmp_path):
     SequentialRunner().run(create_pipeline(), catalog)
 
     index = catalog.load("image_index")
-    assert tuple(index.columns) == IMAGE_INDEX_COLUMNS
+    assert tuple(index.columns) == (*IMAGE_INDEX_COLUMNS, "cache_fingerprint")
     assert (index["split"] == "train").sum() == 180 and (index["split"] == "test").sum() == 20
     assert index["valid"].all() and catalog.load("rejected_images").empty
     assert index.loc[index["split"] == "train", "label"].between(0, 9).all()
@@ -68,6 +69,31 @@ def test_damaged_images_are_reported_not_fatal(raw_copy, tmp_path):
     cache = catalog.load("image_cache")
     assert not cache.decoded[cache.rows[sample_submission.at[0, "img"]]]
     assert int(cache.decoded.sum()) == 198 and len(cache.decoded) == 199
+
+
+def test_an_image_that_passes_the_checks_but_cannot_be_decoded_is_rejected_with_the_reason(raw_copy, tmp_path):
+    driver_list, sample_submission = read_csvs(raw_copy)
+    train_name, test_name = driver_list.at[3, "img"], sample_submission.at[2, "img"]
+    corrupt_huffman_tables(raw_copy / "imgs" / "train" / driver_list.at[3, "classname"] / train_name)
+    corrupt_huffman_tables(raw_copy / "imgs" / "test" / test_name)
+
+    catalog = _catalog(raw_copy, tmp_path)
+    SequentialRunner().run(create_pipeline(), catalog)
+
+    rejected = catalog.load("rejected_images").set_index("img")
+    for name in (train_name, test_name):
+        assert rejected.at[name, "reason"].startswith("could not be decoded: OSError: broken data stream")
+    index = catalog.load("image_index").set_index("img")
+    assert not index.at[train_name, "valid"] and not index.at[test_name, "valid"]  # never trained on, given the prior
+    assert index["valid"].sum() == 200 - 2
+
+
+def test_training_refuses_an_image_cache_from_another_build(raw_dataset, tmp_path):
+    catalog = _catalog(raw_dataset, tmp_path)
+    SequentialRunner().run(create_pipeline(), catalog)
+    older_index = catalog.load("image_index").assign(cache_fingerprint="0123456789abcdef")
+    with pytest.raises(ValueError, match=r"not the one the image index was made with .*kedro run --pipelines=data_prep"):
+        train_model(catalog.load("image_cache"), older_index, {}, None, None, {}, {}, {}, {}, {}, None, 0, {})
 
 
 def test_malformed_driver_list_names_the_file_and_line(raw_dataset, tmp_path):

@@ -30,7 +30,7 @@ def index_images(
     sample_submission: pd.DataFrame,
     num_workers: int | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Index every train and test image and report the ones that cannot be used."""
+    """Index every train and test image and report the ones whose file cannot be used."""
     return layout.build_image_index(
         image_files,
         driver_imgs_list,
@@ -53,3 +53,24 @@ def plan_image_cache(
         image_size=config.image_size,
         num_workers=num_workers,
     )
+
+
+def reject_undecodable(
+    checked_images: pd.DataFrame, file_rejections: pd.DataFrame, image_cache: cache.ImageCache
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The image index as the cache saw it: an image the decoder failed on is rejected with its reason.
+
+    A JPEG can pass the file checks (header, end marker) and still fail to decode. Such
+    an image is marked ``valid=False``, so it is never trained on and a test image gets
+    the class prior, and it joins ``rejected_images``. Every row records the cache it
+    was checked against, so later stages can refuse a cache from another build.
+    """
+    failed = checked_images["img"].map(image_cache.failures)
+    undecoded = checked_images["valid"] & failed.notna()
+    image_index = checked_images.assign(
+        valid=checked_images["valid"] & ~undecoded, cache_fingerprint=image_cache.fingerprint
+    )
+    rejected = checked_images.loc[undecoded, ["img", "split", "path"]].assign(
+        reason="could not be decoded: " + failed[undecoded].astype(str)
+    )
+    return image_index, pd.concat([file_rejections, rejected], ignore_index=True)

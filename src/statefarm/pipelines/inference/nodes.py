@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from statefarm import inference
-from statefarm.cache import ImageCache
+from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.config import parse_params
 from statefarm.cross_validation import LOGITS, log_probabilities
 
@@ -21,6 +21,7 @@ def predict_test_images(
     unreadable test images are left to the submission.
     """
     config = parse_params(inference.InferenceConfig, inference_params, "inference")
+    check_cache_matches_index(image_cache, image_index)
     test = image_index[(image_index["split"] == "test") & image_index["valid"]]
     names = test["img"].tolist()
     probabilities = inference.predict_probabilities(model, image_cache, names, config, seed=seed)

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from statefarm import pseudo_labels as pseudo
 from statefarm import reports, training
-from statefarm.cache import ImageCache
+from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.checkpoints import CheckpointStore
 from statefarm.config import parse_params
 from statefarm.models import ModelConfig
@@ -47,6 +47,7 @@ def train_model(
 
     Augments with ``tuned_augmentations`` when the tuning stage has made it, else ``augment``.
     """
+    check_cache_matches_index(image_cache, image_index)
     recipe = _recipe(model, optimizer, scheduler, annealer, training_params)
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
