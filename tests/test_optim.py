@@ -7,7 +7,14 @@ from timm.scheduler import CosineLRScheduler
 from torch import nn
 
 from statefarm.config import parse_params
-from statefarm.optim import Eve, GradientNormAnnealer, OptimizerConfig, create_optimizer
+from statefarm.optim import (
+    Eve,
+    GradientNormAnnealer,
+    OptimizerConfig,
+    SchedulerConfig,
+    create_optimizer,
+    create_scheduler,
+)
 
 
 def _loss(theta: torch.Tensor) -> torch.Tensor:
@@ -128,3 +135,17 @@ def test_an_unknown_optimizer_is_named_before_training():
     with pytest.raises(ValueError, match=r"optimizer.opt: .*unknown optimizer 'adamx'"):
         parse_params(OptimizerConfig, {"opt": "adamx"}, "optimizer")
     assert parse_params(OptimizerConfig, {"opt": "lookahead_adamw"}, "optimizer").opt == "lookahead_adamw"
+
+
+def test_step_schedules_decay_within_a_run_and_plateau_is_not_offered():
+    model = torch.nn.Linear(3, 2)
+    optimizer = create_optimizer(model, OptimizerConfig(opt="sgd", lr=0.1))
+    config = SchedulerConfig(sched="step", warmup_epochs=0, decay_epochs=2, decay_rate=0.5)
+    scheduler = create_scheduler(optimizer, config, epochs=6, steps_per_epoch=10)
+    rates = []
+    for update in range(60):
+        scheduler.step_update(update)
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates[0] == pytest.approx(0.1) and rates[25] == pytest.approx(0.05) and rates[45] == pytest.approx(0.025)
+    with pytest.raises(ValueError, match=r"scheduler.sched: Input should be 'cosine', 'tanh', 'poly', 'step'"):
+        parse_params(SchedulerConfig, {"sched": "plateau"}, "scheduler")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, field_validator
@@ -40,13 +40,17 @@ class SchedulerConfig(Params):
     """Keys match ``timm.scheduler.create_scheduler_v2``; ``sched: null`` keeps the rate constant.
 
     The warm-up starts low (``warmup_lr``) and rises to the optimizer's rate over
-    ``warmup_epochs``, as the lesson advises.
+    ``warmup_epochs``, as the lesson advises. The schedules are stepped every update;
+    timm's ``plateau``, which steps once an epoch on a metric, is not offered.
     """
 
-    sched: str | None = "cosine"
+    sched: Literal["cosine", "tanh", "poly", "step", "multistep"] | None = "cosine"
     warmup_epochs: int = Field(1, ge=0)
     warmup_lr: float = Field(1e-5, ge=0)
     min_lr: float = Field(0.0, ge=0)
+    decay_epochs: float = Field(2.0, gt=0, description="step: multiply the rate by decay_rate every this many epochs")
+    decay_milestones: list[int] = Field([4, 6], description="multistep: the epochs at which to decay")
+    decay_rate: float = Field(0.1, gt=0, le=1)
 
 
 class AnnealerConfig(Params):
@@ -197,6 +201,9 @@ def create_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig, 
         warmup_epochs=config.warmup_epochs,
         warmup_lr=config.warmup_lr,
         min_lr=config.min_lr,
+        decay_epochs=config.decay_epochs,
+        decay_milestones=config.decay_milestones,
+        decay_rate=config.decay_rate,
         step_on_epochs=False,
         updates_per_epoch=steps_per_epoch,
     )
