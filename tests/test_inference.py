@@ -1,3 +1,4 @@
+import albumentations as A
 import numpy as np
 import torch
 
@@ -48,6 +49,9 @@ def test_predictions_match_the_model_and_tta_averages_views(prepared_data):
 def test_images_are_resized_to_the_trained_size(prepared_data):
     image_index, cache = prepared_data
     names = image_index["img"].tolist()[:3]
-    checkpoint, _ = _checkpoint((48, 64))  # trained at a size other than the cache's 24x32
+    checkpoint, model = _checkpoint((48, 64))  # trained at a size other than the cache's 24x32
     probabilities = predict_probabilities(checkpoint, cache, names, InferenceConfig(num_workers=0, device="cpu"))
-    assert probabilities.shape == (3, 10)
+    resized = np.stack([A.Resize(48, 64)(image=image)["image"] for image in cache.images[cache.rows_of(names)]])
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255).double(), 1)
+    np.testing.assert_allclose(probabilities, expected.numpy(), rtol=1e-5, atol=1e-6)  # the small CNN takes any size
