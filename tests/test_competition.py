@@ -1,4 +1,7 @@
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -41,3 +44,20 @@ def test_submit_without_credentials_says_what_to_do(no_credentials, tmp_path):
     (tmp_path / "submission.csv").write_text("img,c0\n")
     with pytest.raises(KaggleError, match="No Kaggle credentials found"):
         submit_to_competition(tmp_path / "submission.csv", "test")
+
+
+def test_an_unreachable_kaggle_ends_in_one_line_without_the_token(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.upper().startswith(("KAGGLE_", "NO_PROXY"))}
+    # A proxy on a closed local port: the sign-in fails at once, and nothing leaves this machine.
+    env |= {"HOME": str(tmp_path), "KAGGLE_API_TOKEN": "not-a-real-token-123", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    result = subprocess.run(
+        [sys.executable, "-m", "statefarm.competition", "download", str(tmp_path / "dest")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 1
+    assert output.splitlines() == [
+        "signing in to Kaggle failed (ProxyError): could not reach Kaggle: check the network connection "
+        "(and any proxy settings), then try again"
+    ]
+    assert "not-a-real-token" not in output

@@ -101,3 +101,45 @@ def test_dataset_never_writes_or_overwrites_with_a_bad_submission(sample_submiss
     assert not list(tmp_path.rglob(".*partial*"))
     reloaded = SubmissionDataset(str(tmp_path / "baseline_submission.csv")).load()
     pd.testing.assert_frame_equal(reloaded, good, atol=1e-7)
+
+
+def _submission_catalog(sample_submission, tmp_path, submit):
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro_datasets.json import JSONDataset
+
+    index = pd.DataFrame({"img": sample_submission["img"], "split": "test", "valid": True, "label": -1})
+    index = pd.concat([index, pd.DataFrame({"img": ["t.jpg"], "split": ["train"], "valid": [True], "label": [3]})])
+    return DataCatalog(
+        {
+            "baseline.test_predictions": MemoryDataset(_predictions(sample_submission["img"].tolist())),
+            "sample_submission": MemoryDataset(sample_submission),
+            "image_index": MemoryDataset(index),
+            "params:submission": MemoryDataset({"clip": 0.01, "submit": submit, "message": "m"}),
+            "baseline.submission": SubmissionDataset(str(tmp_path / "baseline_submission.csv")),
+            "baseline.kaggle_receipt": JSONDataset(filepath=str(tmp_path / "receipt.json")),
+        }
+    )
+
+
+def test_a_resume_does_not_upload_again_and_a_failed_upload_leaves_no_receipt(sample_submission, tmp_path, monkeypatch):
+    from kedro.runner import SequentialRunner
+
+    from statefarm.competition import KaggleError
+    from statefarm.pipelines.submission.pipeline import create_pipeline
+
+    catalog = _submission_catalog(sample_submission, tmp_path, submit=False)
+    SequentialRunner().run(create_pipeline("baseline"), catalog)
+    receipt = catalog.load("baseline.kaggle_receipt")
+    assert receipt["uploaded"] is False and len(receipt["sha256"]) == 64
+    written = (tmp_path / "receipt.json").stat().st_mtime_ns
+    SequentialRunner().run(create_pipeline("baseline"), catalog, only_missing_outputs=True)
+    assert (tmp_path / "receipt.json").stat().st_mtime_ns == written  # the upload node did not run again
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Kaggle credentials anywhere
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "home" / ".kaggle"))
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "receipt.json").unlink()
+    with pytest.raises(KaggleError, match="No Kaggle credentials found"):
+        SequentialRunner().run(create_pipeline("baseline"), _submission_catalog(sample_submission, tmp_path, True))
+    assert not (tmp_path / "receipt.json").exists()  # the next resume tries the upload again

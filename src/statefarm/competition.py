@@ -50,17 +50,35 @@ def is_downloaded(dest: Path) -> bool:
     return all((dest / name).exists() for name in ("imgs/train", "imgs/test", DRIVER_LIST_FILE, SAMPLE_SUBMISSION_FILE))
 
 
+def _failure(error: Exception, action: str) -> KaggleError:
+    """One line saying what failed and what to check; never the error's text, which may quote a request."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status in (401, 403):
+        hint = (
+            "Kaggle refused the credentials or the access: check the token (KAGGLE_API_TOKEN, "
+            f"~/.kaggle/access_token or kaggle.json) and accept the rules at "
+            f"https://www.kaggle.com/competitions/{COMPETITION}/rules with that account"
+        )
+    elif isinstance(error, OSError) or "Connection" in type(error).__name__ or "Timeout" in type(error).__name__:
+        hint = "could not reach Kaggle: check the network connection (and any proxy settings), then try again"
+    else:
+        hint = f"Kaggle answered {status or 'with an error'}; try again later"
+    return KaggleError(f"{action} failed ({type(error).__name__}): {hint}")
+
+
 def _authenticated_api():
     # Importing kaggle authenticates once already; both attempts print Kaggle's own
     # help and the second exits when there are no credentials. Ours replaces both.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        from kaggle.api.kaggle_api_extended import KaggleApi
-
-        api = KaggleApi()
         try:
+            from kaggle.api.kaggle_api_extended import KaggleApi
+
+            api = KaggleApi()
             api.authenticate()
         except SystemExit:
             raise KaggleError(CREDENTIALS_HELP) from None
+        except Exception as error:  # a token is checked online: network and refusals land here
+            raise _failure(error, "signing in to Kaggle") from None
     return api
 
 
@@ -86,14 +104,7 @@ def download_competition(dest: Path, force: bool = False) -> Path:
     try:
         api.competition_download_files(COMPETITION, path=str(dest), force=force, quiet=False, unzip=True)
     except Exception as error:
-        status = getattr(getattr(error, "response", None), "status_code", None)
-        hint = (
-            f"accept the competition rules at https://www.kaggle.com/competitions/{COMPETITION}/rules "
-            "with the account whose token you use, then try again"
-            if status in (401, 403)
-            else "check the network connection and try again"
-        )
-        raise KaggleError(f"Kaggle refused or failed the download ({type(error).__name__}): {hint}") from None
+        raise _failure(error, "the download") from None
     if not is_downloaded(dest):
         raise KaggleError(
             f"{dest}: the download finished but imgs/train, imgs/test, {DRIVER_LIST_FILE} or "
@@ -113,7 +124,7 @@ def submit_to_competition(path: Path, message: str) -> None:
     try:
         api.competition_submit(str(path), message, COMPETITION, quiet=True)
     except Exception as error:
-        raise KaggleError(f"Kaggle refused or failed the submission of {path} ({type(error).__name__})") from None
+        raise _failure(error, f"the submission of {path}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +34,24 @@ def make_submission(
     )
 
 
-def submit_to_kaggle(submission: pd.DataFrame, submission_params: dict[str, Any], namespace: str) -> None:
-    """Upload the submission when ``submission.submit`` is true (off by default: it uses a daily slot)."""
-    if not submission_params.get("submit", False):
-        logger.info("Not submitting to Kaggle (submission.submit is false)")
-        return
+def submit_to_kaggle(submission: pd.DataFrame, submission_params: dict[str, Any], namespace: str) -> dict:
+    """Upload the submission when ``submission.submit`` is true (off by default: it uses a daily slot).
+
+    Returns a receipt (the file's hash, the message, the time, whether it was uploaded).
+    A resume (``--only-missing-outputs``) finds the receipt and does not upload again;
+    a failed upload writes none, so the next resume tries again.
+    """
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{namespace}_submission.csv"
         submission.to_csv(path, index=False, float_format="%.8g")
-        competition.submit_to_competition(path, f"statefarm {namespace}: {submission_params.get('message', '')}")
+        receipt = {
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "uploaded": bool(submission_params.get("submit", False)),
+        }
+        if not receipt["uploaded"]:
+            logger.info("Not submitting to Kaggle (submission.submit is false)")
+            return receipt | {"why": "submission.submit is false"}
+        message = f"statefarm {namespace}: {submission_params.get('message', '')}"
+        competition.submit_to_competition(path, message)
+    return receipt | {"message": message}

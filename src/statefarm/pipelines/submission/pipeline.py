@@ -19,7 +19,7 @@ def create_pipeline(namespace: str = "baseline", **kwargs) -> Pipeline:
             node(
                 update_wrapper(partial(submit_to_kaggle, namespace=namespace), submit_to_kaggle),
                 inputs=["submission", "params:submission"],
-                outputs=None,
+                outputs="kaggle_receipt",
                 name="submit_to_kaggle",
             ),
         ],
