@@ -92,7 +92,9 @@ def test_training_refuses_an_image_cache_from_another_build(raw_dataset, tmp_pat
     catalog = _catalog(raw_dataset, tmp_path)
     SequentialRunner().run(create_pipeline(), catalog)
     older_index = catalog.load("image_index").assign(cache_fingerprint="0123456789abcdef")
-    with pytest.raises(ValueError, match=r"not the one the image index was made with .*kedro run --pipelines=data_prep"):
+    with pytest.raises(
+        ValueError, match=r"not the one the image index was made with .*kedro run --pipelines=data_prep"
+    ):
         train_model(catalog.load("image_cache"), older_index, {}, None, None, {}, {}, {}, {}, {}, None, 0, {})
 
 
