@@ -1,7 +1,10 @@
 """Smoke test: the project runs through ``KedroSession`` as ``kedro run --env=demo`` does."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import mlflow
 import pandas as pd
@@ -201,3 +204,37 @@ def test_one_overridden_key_keeps_the_rest_of_its_group(project):
         "name": "statefarm_small_cnn", "pretrained": False, "pretrained_file": None, "drop_rate": None,
         "drop_path_rate": None,
     }  # fmt: skip
+
+
+INTERRUPTED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from kedro.framework.hooks import hook_impl
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+class StopAtFirstNode:
+    @hook_impl
+    def before_node_run(self, node):
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+
+project = Path.cwd()
+bootstrap_project(project)
+params = {"demo_data": {"images_per_driver_class": 1}}
+with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
+    session._hook_manager.register(StopAtFirstNode())
+    session.run(pipeline_names=["demo_data"])
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_an_interrupted_run_is_marked_killed_in_mlflow(project, signal_name):
+    (project / "interrupted_run.py").write_text(INTERRUPTED_RUN)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    result = subprocess.run(
+        [sys.executable, "interrupted_run.py", signal_name], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    [run] = mlflow.search_runs(experiment_names=["statefarm"], output_format="list")
+    assert run.info.status == "KILLED"

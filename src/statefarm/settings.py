@@ -2,7 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
-from statefarm.hooks import ParameterHooks
+from statefarm.hooks import InterruptHooks, ParameterHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -11,4 +11,4 @@ CONFIG_LOADER_ARGS = {
     # An environment (or --params) overrides parameters key by key; conf/base stays complete.
     "merge_strategy": {"parameters": "soft"},
 }
-HOOKS = (ParameterHooks(),)
+HOOKS = (ParameterHooks(), InterruptHooks())
