@@ -7,7 +7,7 @@ builds them like any other architecture and every stage handles one kind of mode
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import timm
 import torch
@@ -16,6 +16,7 @@ from timm.models import register_model
 from torch import nn
 
 from statefarm.config import Params
+from statefarm.weight_maps import WeightMapError, load_mapped_weights, resolve_weights_file
 
 __all__ = [
     "NUM_CLASSES",
@@ -40,7 +41,12 @@ class ModelConfig(Params):
 
     name: str = Field(..., description="a timm architecture, statefarm_linear or statefarm_small_cnn")
     pretrained: bool = False
-    pretrained_file: str | None = Field(None, description="local weights file, when the hub is unreachable")
+    pretrained_file: str | None = Field(
+        None, description="local weights file when the hub is unreachable; package:<pkg>/<path> for a packaged one"
+    )
+    weight_map: Literal["efficientnet_pytorch"] | None = Field(
+        None, description="the file holds another library's tensor names; rename them with this map"
+    )
     drop_rate: float | None = Field(None, ge=0, lt=1, description="dropout before the classifier; null: timm's")
     drop_path_rate: float | None = Field(None, ge=0, lt=1)
 
@@ -140,11 +146,13 @@ def create_model(config: ModelConfig, num_classes: int = NUM_CLASSES) -> nn.Modu
     for key in ("drop_rate", "drop_path_rate"):
         if getattr(config, key) is not None:
             kwargs[key] = getattr(config, key)
+    if config.pretrained and config.weight_map is not None:
+        return _create_with_mapped_weights(config, kwargs)
     if config.pretrained_file:
-        kwargs["pretrained_cfg_overlay"] = {"file": config.pretrained_file}
+        kwargs["pretrained_cfg_overlay"] = {"file": str(resolve_weights_file(config.pretrained_file))}
     try:
         return timm.create_model(config.name, pretrained=config.pretrained, **kwargs)
-    except PretrainedWeightsError:
+    except (PretrainedWeightsError, WeightMapError):
         raise
     except Exception as error:
         if not config.pretrained:
@@ -157,6 +165,19 @@ def create_model(config: ModelConfig, num_classes: int = NUM_CLASSES) -> nn.Modu
             "on a connected machine, then torch.save(model.state_dict(), 'weights.pth')) and set "
             "model.pretrained_file to that file; or set model.pretrained: false to train from scratch."
         ) from error
+
+
+def _create_with_mapped_weights(config: ModelConfig, kwargs: dict[str, Any]) -> nn.Module:
+    """Build the architecture, then load ``pretrained_file`` through ``weight_map`` (checked tensor by tensor)."""
+    if not config.pretrained_file:
+        raise PretrainedWeightsError("model.weight_map is set but model.pretrained_file is not: name the weights file")
+    model = timm.create_model(config.name, pretrained=False, **kwargs)
+    try:
+        load_mapped_weights(model, resolve_weights_file(config.pretrained_file), config.weight_map)
+    except WeightMapError as error:
+        raise PretrainedWeightsError(f"model.pretrained_file does not fit {config.name!r}: {error}") from None
+    logger.info("Loaded %s into %s through the %s weight map", config.pretrained_file, config.name, config.weight_map)
+    return model
 
 
 def model_data_config(model: nn.Module, image_size: tuple[int, int]) -> dict[str, Any]:
