@@ -35,7 +35,7 @@ class InferenceConfig(Params):
         default_factory=list, description="extra views, each an augment spec; the plain image is always one view"
     )
     calibrate: bool = Field(True, description="fit a softmax temperature on the out-of-fold logits")
-    ensemble: Literal["arithmetic", "geometric"] = Field("arithmetic", description="mean of the fold models")
+    ensemble: Literal["arithmetic", "geometric"] = Field("geometric", description="mean of the fold models")
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
