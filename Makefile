@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints.txt
 PIP_CONSTRAINTS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+MOVIELENS_URL ?= https://files.grouplens.org/datasets/movielens/ml-latest-small.zip
 
-.PHONY: install demo test download lint benchmark
+.PHONY: install demo test download movielens collab lint benchmark
 
 install: $(VENV)/.installed
 
@@ -28,9 +29,22 @@ test: install
 download: install
 	$(BIN)/python -m statefarm.competition download data/01_raw/state-farm-distracted-driver-detection
 
+## Download MovieLens ml-latest-small from GroupLens into data/01_raw (its README.txt comes with it).
+movielens: install
+	mkdir -p data/01_raw
+	$(BIN)/python -c "import urllib.request; urllib.request.urlretrieve('$(MOVIELENS_URL)', 'data/01_raw/ml-latest-small.zip')"
+	$(BIN)/python -m zipfile -e data/01_raw/ml-latest-small.zip data/01_raw
+	rm data/01_raw/ml-latest-small.zip
+
+## Collaborative filtering on MovieLens: the model comparison, predictions, recommendations, pictures.
+collab: install
+	test -f data/01_raw/ml-latest-small/ratings.csv || $(MAKE) movielens
+	$(BIN)/kedro run --pipelines=collab
+
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_image_cache.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_collab.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub, and fail fast if they try
@@ -14,6 +15,7 @@ from statefarm.demo_data import DemoDataConfig, generate_demo_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("STATEFARM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "statefarm-80x60"))
+SHARED_MOVIELENS = SHARED_DATA.parent / "ml-latest-small"
 
 TINY_DEMO = DemoDataConfig(
     train_drivers=6,
@@ -48,8 +50,6 @@ def raw_dataset(tmp_path_factory) -> Path:
 @pytest.fixture
 def raw_copy(raw_dataset: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny dataset, safe to damage."""
-    import shutil
-
     return Path(shutil.copytree(raw_dataset, tmp_path / "raw"))
 
 
@@ -71,6 +71,30 @@ def _isolate_mlflow(monkeypatch, tmp_path):
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+def copy_project(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the project's configuration in ``tmp_path``, as a fresh checkout has it, made current.
+
+    MLflow then tracks to ``mlflow.db`` in that folder, as for a user.
+    """
+    from kedro.framework.startup import bootstrap_project
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    # The store conf/base names, but absolute: MLflow caches a store per URI, so the relative
+    # "sqlite:///mlflow.db" would keep writing to the first test's folder.
+    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(
+        f"server:\n  mlflow_tracking_uri: sqlite:///{tmp_path / 'mlflow.db'}\n"
+    )
+    (tmp_path / "src").mkdir()  # the package itself is installed
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    bootstrap_project(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture

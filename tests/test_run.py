@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -11,9 +10,8 @@ import pandas as pd
 import pytest
 import torch
 from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_project
 
 SMALL_DEMO = {
     "demo_data": {
@@ -47,18 +45,11 @@ augment_tuning:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """A copy of the project's configuration in an empty folder, as a fresh checkout has it."""
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(REPO_ROOT / name, tmp_path / name)
-    shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    (tmp_path / "src").mkdir()  # the package itself is installed
-    (tmp_path / "conf" / "base" / "parameters_augment_tuning.yml").write_text(TINY_GRID)
-    (tmp_path / "conf" / "demo" / "parameters_augment_tuning.yml").unlink()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # use conf/base/mlflow.yml, as a user would
-    bootstrap_project(tmp_path)
-    return tmp_path
+    """A fresh checkout's configuration, with a one-trial augmentation scan."""
+    project = copy_project(tmp_path, monkeypatch)
+    (project / "conf" / "base" / "parameters_augment_tuning.yml").write_text(TINY_GRID)
+    (project / "conf" / "demo" / "parameters_augment_tuning.yml").unlink()
+    return project
 
 
 def _mtimes(project):

@@ -21,6 +21,7 @@ from statefarm.demo_data import DemoDataConfig
 from statefarm.inference import InferenceConfig
 from statefarm.models import ModelConfig
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.pipelines.collab.nodes import CollabConfig
 from statefarm.pipelines.data_prep.nodes import ImageCacheConfig
 from statefarm.pseudo_labels import PseudoLabelConfig
 from statefarm.splits import SampleConfig, SplitConfig
@@ -54,6 +55,7 @@ class ProjectParameters(Params):
     inference: InferenceConfig
     pseudo_label: PseudoLabelConfig
     submission: SubmissionConfig
+    collab: CollabConfig
 
 
 def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:

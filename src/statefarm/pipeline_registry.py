@@ -17,6 +17,7 @@ from kedro.pipeline import Pipeline
 from statefarm.config import parse_params
 from statefarm.pipelines import (
     augment_tuning,
+    collab,
     cross_validation,
     data_prep,
     demo_data,
@@ -65,7 +66,7 @@ def model_pipelines(kind: str, folds: list[int], labels_from: str | None = None)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register each stage, and ``pseudo_label`` (also ``__default__``), the whole chain.
+    """Register each stage, ``pseudo_label`` (also ``__default__``), the whole chain, and ``collab``.
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
@@ -85,4 +86,4 @@ def register_pipelines() -> dict[str, Pipeline]:
         + pseudo_label.create_pipeline(folds, kind="pseudo", labels_from="baseline")
         + _total(pseudo.values())
     )
-    return stages | {"pseudo_label": whole_chain, "__default__": whole_chain}
+    return stages | {"pseudo_label": whole_chain, "collab": collab.create_pipeline(), "__default__": whole_chain}

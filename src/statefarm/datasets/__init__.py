@@ -1,8 +1,9 @@
-"""Kedro datasets: the competition's image folder, the image cache, checkpoints, submissions, optional YAML."""
+"""Kedro datasets: the competition's image folder, the image cache, checkpoints, submissions, optional CSV and YAML."""
 
 from statefarm.datasets.checkpoint_datasets import CheckpointStoreDataset, TorchCheckpointDataset
 from statefarm.datasets.image_cache_dataset import ImageCacheDataset
 from statefarm.datasets.image_folder_dataset import ImageFolderDataset
+from statefarm.datasets.optional_csv_dataset import OptionalCSVDataset
 from statefarm.datasets.optional_yaml_dataset import OptionalYAMLDataset
 from statefarm.datasets.submission_dataset import SubmissionDataset
 
@@ -10,6 +11,7 @@ __all__ = [
     "CheckpointStoreDataset",
     "ImageCacheDataset",
     "ImageFolderDataset",
+    "OptionalCSVDataset",
     "OptionalYAMLDataset",
     "SubmissionDataset",
     "TorchCheckpointDataset",

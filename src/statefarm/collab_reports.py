@@ -1,0 +1,77 @@
+"""The pictures the lesson draws of a collaborative filtering model, and its learning curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
+from torch import nn
+
+_SHOWN = 12
+
+
+def movie_bias_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, name: str, min_ratings: int) -> Figure:
+    """The movies with the lowest and highest learned bias: liked or disliked whoever watches them."""
+    figure = Figure(figsize=(13, 6))
+    if getattr(model, "movie_bias", None) is None:
+        figure.text(0.5, 0.5, f"{name} has no movie biases", ha="center", va="center", fontsize=14)
+        return figure
+    bias = model.movie_bias.weight.detach().numpy()[rows, 0]
+    order = np.argsort(bias)
+    for axes, chosen, title in zip(
+        figure.subplots(1, 2), (order[:_SHOWN], order[::-1][:_SHOWN]), ("lowest", "highest"), strict=False
+    ):
+        axes.barh(range(len(chosen)), bias[chosen], color="tab:red" if title == "lowest" else "tab:green")
+        axes.set_yticks(range(len(chosen)), [_short(t) for t in titles[chosen]])
+        axes.invert_yaxis()
+        axes.set(title=f"{title} movie bias", xlabel="bias (logit of the rating scale)")
+    figure.suptitle(f"{name}: movie biases, movies with at least {min_ratings} ratings")
+    figure.tight_layout()
+    return figure
+
+
+def movie_pca_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, name: str, min_ratings: int) -> Figure:
+    """The movie factors on their first two principal components, the movies at each end named."""
+    factors = model.movie_factors.weight.detach().numpy()[rows]
+    figure = Figure(figsize=(13, 10))
+    axes = figure.subplots()
+    if factors.shape[1] < 2 or len(rows) < 3:
+        axes.text(0.5, 0.5, f"{name} has fewer than two factors to project", ha="center", va="center")
+        return figure
+    pca = PCA(n_components=2).fit(factors)
+    points = pca.transform(factors)
+    axes.scatter(points[:, 0], points[:, 1], s=6, alpha=0.3, color="grey")
+    for component in (0, 1):
+        order = np.argsort(points[:, component])
+        for movie in (*order[:5], *order[-5:]):
+            axes.annotate(_short(titles[movie]), points[movie], fontsize=8)
+            axes.scatter(*points[movie], s=14, color="tab:blue" if component == 0 else "tab:orange")
+    share = pca.explained_variance_ratio_
+    axes.set(
+        xlabel=f"component 1 ({share[0]:.0%} of the variance)",
+        ylabel=f"component 2 ({share[1]:.0%})",
+        title=f"{name}: movie factors, movies with at least {min_ratings} ratings; the five at each end named",
+    )
+    figure.tight_layout()
+    return figure
+
+
+def learning_curves_figure(history: pd.DataFrame) -> Figure:
+    """Train and held-out RMSE per epoch, one panel per split, one colour per model."""
+    splits = list(dict.fromkeys(history["split"]))
+    figure = Figure(figsize=(7 * len(splits), 5))
+    for axes, split in zip(np.atleast_1d(figure.subplots(1, len(splits))), splits, strict=True):
+        for colour, (model, curve) in enumerate(history[history["split"] == split].groupby("model", sort=False)):
+            epochs = curve["epoch"] + 1
+            axes.plot(epochs, curve["valid_rmse"], marker="o", color=f"C{colour}", label=f"{model} held out")
+            axes.plot(epochs, curve["train_rmse"], linestyle="--", color=f"C{colour}", label=f"{model} train")
+        axes.set(title=f"{split} split: RMSE per epoch", xlabel="epoch", ylabel="RMSE")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def _short(title: str, length: int = 40) -> str:
+    return title if len(title) <= length else title[: length - 1] + "…"
