@@ -180,3 +180,15 @@ def test_a_full_disk_is_named_and_the_previous_checkpoint_kept(tmp_path, monkeyp
     monkeypatch.undo()
     assert load_checkpoint(path) == {"epoch": 0}
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_label_smoothing_mixes_the_target_with_uniform_for_hard_and_soft_labels():
+    logits = torch.tensor([[4.0, 0.0, -2.0], [0.5, 1.0, 0.0]])
+    log_p = torch.log_softmax(logits, dim=1)
+    hard = torch.tensor([0, 1])
+    soft = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.6, 0.2]])
+    for targets, dense in ((hard, torch.eye(3)[hard]), (soft, soft)):
+        smoothed = 0.8 * dense + 0.2 / 3
+        expected = -(smoothed * log_p).sum(1).mean()
+        assert engine.loss_fn(logits, targets, label_smoothing=0.2) == pytest.approx(expected.item(), rel=1e-6)
+        assert engine.loss_fn(logits, targets) == pytest.approx(-(dense * log_p).sum(1).mean().item(), rel=1e-6)

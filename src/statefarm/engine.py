@@ -72,9 +72,10 @@ def prepare_model(model: nn.Module, runtime: Runtime, compile_model: bool = Fals
     return model
 
 
-def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def loss_fn(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy against class indices or, for soft labels, probability vectors."""
-    return F.cross_entropy(logits.float(), targets if targets.dtype == torch.long else targets.float())
+    targets = targets if targets.dtype == torch.long else targets.float()
+    return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
 @dataclass
@@ -97,6 +98,7 @@ def train_one_epoch(
     scheduler: Any = None,
     annealer: GradientNormAnnealer | None = None,
     on_non_finite: Callable[[int, int], NonFiniteLossError] | None = None,
+    label_smoothing: float = 0.0,
 ) -> EpochStats:
     """One pass over ``loader``; steps the scheduler per update.
 
@@ -113,7 +115,7 @@ def train_one_epoch(
         targets = targets.to(runtime.device, non_blocking=True)
         with runtime.autocast():
             logits = model(inputs)
-        loss = loss_fn(logits, targets)
+        loss = loss_fn(logits, targets, label_smoothing)
         if not torch.isfinite(loss):
             if on_non_finite is not None:
                 raise on_non_finite(epoch, step)
@@ -196,6 +198,7 @@ def fit(
     model_info: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
     run: dict[str, Any] | None = None,
+    label_smoothing: float = 0.0,
 ) -> FitResult:
     """Train for ``epochs``, validating and checkpointing after each.
 
@@ -218,6 +221,7 @@ def fit(
         run: What makes this run itself (recipe, split; plain values), saved in its checkpoints:
             ``resume`` refuses a ``last`` made by another; a fresh start moves the folder's
             earlier checkpoints aside.
+        label_smoothing: Of the training loss; the validation loss is the plain log loss.
 
     Returns:
         The per-epoch history, the best epoch and its validation logits.
@@ -258,8 +262,9 @@ def fit(
         seed_epoch(train_loader, seed, epoch)
         torch.manual_seed(seed * 1_000_003 + epoch)
         stats = train_one_epoch(
-            model, train_loader, optimizer, runtime, data_config, epoch, scheduler, annealer, non_finite
-        )
+            model, train_loader, optimizer, runtime, data_config, epoch, scheduler, annealer, non_finite,
+            label_smoothing,
+        )  # fmt: skip
         scores, valid_logits = evaluate(model, valid_loader, runtime, data_config, clip)
         annealed = annealer.end_epoch() if annealer is not None else False
         metrics = {

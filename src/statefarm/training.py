@@ -52,6 +52,7 @@ class TrainingConfig(Params):
     compile: bool = Field(False, description="torch.compile on CUDA")
     resume: bool = Field(False, description="continue from the last checkpoint when there is one")
     use_tuned_augmentations: bool = Field(True, description="train with augment_tuning's result when it exists")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="of the training loss; validation is scored without")
 
 
 def choose_augmentations(tuned: dict | None, configured: AugmentSpec | None, use_tuned: bool) -> AugmentSpec | None:
@@ -208,6 +209,7 @@ def fit_on_rows(
         epochs=config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
         resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
         on_epoch=on_epoch, run=describe_run(recipe, augment, seed, train, valid, pseudo),
+        label_smoothing=config.label_smoothing,
     )  # fmt: skip
 
 
