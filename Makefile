@@ -48,3 +48,4 @@ benchmark: install
 	$(BIN)/python benchmarks/bench_image_cache.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_collab.py
+	$(BIN)/python benchmarks/bench_neighbours.py

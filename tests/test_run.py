@@ -100,6 +100,10 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
         drivers = report[report["scope"] == "driver"]
         assert sorted(drivers["subject"]) == sorted(index["subject"].dropna().unique())  # every driver, out of fold
         assert drivers["images"].sum() == 160 and report.loc[report["scope"] == "overall", "coverage"].item() == 1.0
+        smoothing = json.loads((data / "08_reporting" / "demo" / kind / "neighbour_smoothing.json").read_text())
+        overall = report[report["scope"] == "overall"].iloc[0]
+        assert overall["log_loss"] == pytest.approx(smoothing["log_loss_after"])  # the report scores what is submitted
+        assert overall["log_loss_unsmoothed"] == pytest.approx(smoothing["log_loss_before"])
         sources = json.loads(
             (data / "05_model_input" / "demo" / "pseudo.fold_0" / "pseudo_label_sources.json").read_text()
         )
@@ -132,6 +136,7 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
         "baseline.cv.driver_log_loss_max",
     } <= set(metrics)
     assert "baseline.calibration.temperature.fold_1" in metrics
+    assert {"baseline.neighbours.log_loss_before", "pseudo.neighbours.log_loss_after"} <= set(metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id, "baseline.fold_0")}
     assert {
         "baseline.fold_0/model.pt", "baseline.fold_0/learning_curves.png", "baseline.fold_0/training_history.csv",

@@ -19,6 +19,7 @@ from scipy.special import log_softmax, softmax
 from statefarm.inference import fit_temperature
 from statefarm.layout import CLASS_NAMES
 from statefarm.metrics import probability_scores
+from statefarm.neighbours import smooth
 from statefarm.splits import DriverLeakError
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,8 @@ def _scores(rows: pd.DataFrame, clip: float) -> dict[str, float]:
     scores = probability_scores(rows.loc[:, PROBABILITIES].to_numpy(np.float64), labels, clip)
     uncalibrated = softmax(rows.loc[:, LOGITS].to_numpy(np.float64), axis=1)
     scores["log_loss_uncalibrated"] = probability_scores(uncalibrated, labels, clip)["log_loss"]
+    if "p_label_unsmoothed" in rows:  # before test-neighbour smoothing (statefarm.neighbours)
+        scores["log_loss_unsmoothed"] = float(-np.log(np.clip(rows["p_label_unsmoothed"], 1e-15, None)).mean())
     return {"images": len(rows), **scores}
 
 
@@ -179,7 +182,11 @@ def cv_report(oof: pd.DataFrame, clip: float, labelled_images: int) -> pd.DataFr
     overall = {"scope": "overall", "subject": "", "fold": -1, **_scores(oof, clip)}
     overall["coverage"] = len(oof) / max(labelled_images, 1)
     by_driver = pd.DataFrame(drivers)
-    score_columns = ["log_loss", "log_loss_clipped", "accuracy", "log_loss_uncalibrated"]
+    score_columns = [
+        name
+        for name in ("log_loss", "log_loss_clipped", "accuracy", "log_loss_uncalibrated", "log_loss_unsmoothed")
+        if name in by_driver
+    ]
     spread = [
         {"scope": "driver_spread", "subject": statistic, "fold": -1, "images": len(by_driver),
          **by_driver[score_columns].agg(statistic).to_dict()}
@@ -198,7 +205,9 @@ def cv_metrics(report: pd.DataFrame) -> dict[str, float]:
     """The overall, per-fold and spread figures of a ``cv_report``, flat, for MLflow."""
     overall = report[report["scope"] == "overall"].iloc[0]
     metrics = {name: float(overall[name]) for name in ("log_loss", "log_loss_clipped", "accuracy", "coverage")}
-    metrics["log_loss_uncalibrated"] = float(overall["log_loss_uncalibrated"])
+    for name in ("log_loss_uncalibrated", "log_loss_unsmoothed"):
+        if name in overall:
+            metrics[name] = float(overall[name])
     for row in report[report["scope"] == "driver_spread"].itertuples():
         metrics[f"driver_log_loss_{row.subject}"] = float(row.log_loss)
     for row in report[report["scope"] == "fold"].itertuples():
@@ -216,9 +225,17 @@ def mean_probabilities(probabilities: Sequence[np.ndarray], method: Literal["ari
 
 
 def ensemble_test_predictions(
-    fold_logits: Mapping[int, pd.DataFrame], calibration: dict, method: Literal["arithmetic", "geometric"]
+    fold_logits: Mapping[int, pd.DataFrame],
+    calibration: dict,
+    method: Literal["arithmetic", "geometric"],
+    smoothing: dict | None = None,
+    fold_neighbours: Mapping[int, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """The fold models' calibrated test probabilities, averaged: ``img`` and ``c0``..``c9``."""
+    """The fold models' calibrated (and neighbour-smoothed) test probabilities, averaged: ``img``, ``c0``..``c9``.
+
+    With ``smoothing`` (``neighbours.choose_smoothing``'s choice), each fold's probabilities
+    are smoothed over that fold's ``fold_neighbours`` before the mean, as chosen out of fold.
+    """
     folds = sorted(fold_logits)
     names = fold_logits[folds[0]]["img"]
     probabilities = []
@@ -227,7 +244,15 @@ def ensemble_test_predictions(
         if not logits["img"].equals(names):
             raise ValueError(f"fold {fold} predicted other test images than fold {folds[0]}")
         temperature = calibration["temperatures"][str(fold)]
-        probabilities.append(softmax(logits.loc[:, LOGITS].to_numpy(np.float64) / temperature, axis=1))
+        fold_probabilities = softmax(logits.loc[:, LOGITS].to_numpy(np.float64) / temperature, axis=1)
+        if smoothing is not None and smoothing["weight"] > 0:
+            table = fold_neighbours[fold]
+            if not table["img"].equals(names):
+                raise ValueError(f"fold {fold}: its test neighbours are of other images than its predictions")
+            fold_probabilities = smooth(
+                fold_probabilities, table, smoothing["neighbours"], smoothing["weight"], smoothing["weighting"]
+            )
+        probabilities.append(fold_probabilities)
     mean = mean_probabilities(probabilities, method)
     logger.info("Test predictions: %s mean of %d fold model(s)", method, len(folds))
     return pd.DataFrame(mean, columns=PROBABILITIES).assign(img=names.to_numpy()).loc[:, ["img", *PROBABILITIES]]

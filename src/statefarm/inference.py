@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from typing import Any, Literal
 
 import albumentations as A
@@ -18,6 +19,7 @@ from statefarm.augment import AugmentSpec, build_transform
 from statefarm.cache import ImageCache
 from statefarm.config import Params
 from statefarm.loaders import CachedImageDataset, make_loader
+from statefarm.neighbours import NeighbourConfig, penultimate_features
 from statefarm.training import load_classifier
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class InferenceConfig(Params):
     )
     calibrate: bool = Field(True, description="fit a softmax temperature on the out-of-fold logits")
     ensemble: Literal["arithmetic", "geometric"] = Field("geometric", description="mean of the fold models")
+    neighbours: NeighbourConfig = Field(default_factory=NeighbourConfig, description="test-neighbour smoothing")
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -82,18 +85,35 @@ def predict_probabilities(
     The model is rebuilt from the checkpoint, normalized with the mean and std it was
     trained with, and fed images at the size it was trained at.
     """
+    return _predict(checkpoint, image_cache, names, config, temperature, seed, keep_features=False)[0]
+
+
+def predict_with_features(
+    checkpoint: dict[str, Any], image_cache: ImageCache, names: list[str], config: InferenceConfig, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``predict_probabilities``, and the features the model's classifier saw for the plain view, in one pass."""
+    return _predict(checkpoint, image_cache, names, config, 1.0, seed, keep_features=True)
+
+
+def _predict(checkpoint, image_cache, names, config, temperature, seed, keep_features):
     runtime = engine.Runtime(engine.resolve_device(config.device), config.amp, config.channels_last)
     model = engine.prepare_model(load_classifier(checkpoint), runtime)
     data_config = checkpoint["data_config"]
     rows = image_cache.rows_of(names)
     trained_size = tuple(data_config["input_size"][1:])
     total = np.zeros((len(names), checkpoint["model_info"]["num_classes"]), np.float64)
+    features = None
     views = [None, *config.tta]
     for view, spec in enumerate(views):
         transform = _view_transform(trained_size, image_cache.image_size, spec, seed + view)
         dataset = CachedImageDataset(image_cache.images, rows, np.zeros(len(rows), np.int64), transform)
         loader = make_loader(dataset, config.batch_size, False, config.num_workers, runtime.device, seed)
-        logits, _ = engine.predict_logits(model, loader, runtime, data_config)
+        if keep_features and view == 0:
+            (logits, _), features = penultimate_features(
+                getattr(model, "_orig_mod", model), partial(engine.predict_logits, model, loader, runtime, data_config)
+            )
+        else:
+            logits, _ = engine.predict_logits(model, loader, runtime, data_config)
         total += F.softmax(logits.double() / temperature, dim=1).numpy()
     logger.info("Predicted %d images, %d view(s), temperature %.3f", len(names), len(views), temperature)
-    return total / len(views)
+    return total / len(views), features

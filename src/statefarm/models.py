@@ -68,6 +68,10 @@ class LinearBaseline(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.norm(self.pool(x)), 1))
 
+    def get_classifier(self) -> nn.Module:
+        """The final layer, as timm models name it (its input is the image's feature vector)."""
+        return self.head
+
 
 class SmallCNN(nn.Module):
     """The lesson's small CNN: input BatchNorm, conv-BN-ReLU-maxpool blocks, then dense."""
@@ -104,6 +108,10 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The final layer, as timm models name it (its input is the image's feature vector)."""
+        return self.head[-1]
 
 
 def _baseline(model_class: type[nn.Module], pretrained: bool, **kwargs: Any) -> nn.Module:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from statefarm import cross_validation as cv
-from statefarm import reports
+from statefarm import neighbours, reports
 from statefarm.config import parse_params
 from statefarm.inference import InferenceConfig
 from statefarm.metrics import as_metric_history
+
+logger = logging.getLogger(__name__)
 
 
 def _by_fold(folds: list[int], items: tuple) -> dict[int, Any]:
@@ -48,10 +51,37 @@ def report_cross_validation(
     )
 
 
-def ensemble_test_predictions(calibration: dict, inference_params: dict[str, Any], *fold_logits, folds: list[int]):
-    """The mean of the fold models' calibrated test probabilities (``inference.ensemble``)."""
+def smooth_out_of_fold(
+    calibrated_oof: pd.DataFrame, inference_params: dict[str, Any], *fold_neighbours, folds: list[int]
+) -> tuple[pd.DataFrame, dict, pd.DataFrame, dict]:
+    """Test-neighbour smoothing chosen on the out-of-fold images and applied to them (``inference.neighbours``).
+
+    ``fold_neighbours`` is each fold's ``valid_neighbours``. Returns the smoothed OOF
+    table, the choice, the grid's scores and the before/after log loss for MLflow.
+    """
     config = parse_params(InferenceConfig, inference_params, "inference")
-    return cv.ensemble_test_predictions(_by_fold(folds, fold_logits), calibration, config.ensemble)
+    smoothed, choice, grid = neighbours.smooth_out_of_fold(
+        calibrated_oof, _by_fold(folds, fold_neighbours), config.neighbours, cv.PROBABILITIES
+    )
+    logger.info(
+        "Neighbour smoothing (%d %s neighbours, weight %.2f): out-of-fold log loss %.4f -> %.4f",
+        choice["neighbours"], choice["weighting"], choice["weight"],
+        choice["log_loss_before"], choice["log_loss_after"],
+    )  # fmt: skip
+    metrics = {name: value for name, value in choice.items() if name != "weighting"}
+    return smoothed, choice, grid, as_metric_history(metrics)
+
+
+def ensemble_test_predictions(
+    calibration: dict, smoothing: dict, inference_params: dict[str, Any], *fold_data, folds: list[int]
+) -> pd.DataFrame:
+    """The mean of the fold models' calibrated, neighbour-smoothed test probabilities (``inference.ensemble``).
+
+    ``fold_data`` is each fold's ``test_logits``, then each fold's ``test_neighbours``.
+    """
+    config = parse_params(InferenceConfig, inference_params, "inference")
+    logits, tables = _by_fold(folds, fold_data[: len(folds)]), _by_fold(folds, fold_data[len(folds) :])
+    return cv.ensemble_test_predictions(logits, calibration, config.ensemble, smoothing, tables)
 
 
 def track_calibration(calibration: dict) -> dict:

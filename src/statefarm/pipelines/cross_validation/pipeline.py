@@ -1,4 +1,5 @@
-"""``cross_validation``: the folds' validation and test predictions -> OOF report, calibration, ensemble.
+"""``cross_validation``: the folds' validation and test predictions -> OOF report, calibration,
+neighbour smoothing, ensemble.
 
 Namespaced by model kind (``baseline``, ``pseudo``): it reads ``<kind>.fold_<k>.*``.
 """
@@ -12,6 +13,7 @@ from statefarm.pipelines.cross_validation.nodes import (
     collect_out_of_fold,
     ensemble_test_predictions,
     report_cross_validation,
+    smooth_out_of_fold,
     track_calibration,
 )
 
@@ -33,8 +35,19 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
                     *[f"fold_{k}.valid_predictions" for k in folds],
                     *splits,
                 ],  # fmt: skip
-                outputs=["oof_predictions", "calibration"],
+                outputs=["calibrated_oof", "calibration"],
                 name="collect_out_of_fold",
+            ),
+            node(
+                _with_folds(smooth_out_of_fold, folds),
+                inputs=["calibrated_oof", "params:inference", *[f"fold_{k}.valid_neighbours" for k in folds]],
+                outputs=[
+                    "oof_predictions",
+                    "neighbour_smoothing",
+                    "neighbour_smoothing_grid",
+                    "neighbour_smoothing_metrics",
+                ],
+                name="smooth_out_of_fold",
             ),
             node(track_calibration, inputs="calibration", outputs="calibration_metrics", name="track_calibration"),
             node(
@@ -45,7 +58,13 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
             ),
             node(
                 _with_folds(ensemble_test_predictions, folds),
-                inputs=["calibration", "params:inference", *[f"fold_{k}.test_logits" for k in folds]],
+                inputs=[
+                    "calibration",
+                    "neighbour_smoothing",
+                    "params:inference",
+                    *[f"fold_{k}.test_logits" for k in folds],
+                    *[f"fold_{k}.test_neighbours" for k in folds],
+                ],
                 outputs="test_predictions",
                 name="ensemble_test_predictions",
             ),

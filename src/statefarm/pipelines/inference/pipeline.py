@@ -1,8 +1,9 @@
-"""``inference``: a fold model + image_cache -> its test predictions (namespaced like training)."""
+"""``inference``: a fold model + image_cache -> its test predictions, and each test and validation
+image's nearest neighbours in its feature space (namespaced like training)."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.inference.nodes import predict_test_images
+from statefarm.pipelines.inference.nodes import find_valid_neighbours, predict_test_images
 
 
 def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
@@ -11,8 +12,14 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
             node(
                 predict_test_images,
                 inputs=["model", "image_cache", "image_index", "params:inference", "params:seed"],
-                outputs="test_logits",
+                outputs=["test_logits", "test_neighbours"],
                 name="predict_test_images",
+            ),
+            node(
+                find_valid_neighbours,
+                inputs=["model", "image_cache", "valid_predictions", "params:inference", "params:seed"],
+                outputs="valid_neighbours",
+                name="find_valid_neighbours",
             ),
         ],
         namespace=namespace,

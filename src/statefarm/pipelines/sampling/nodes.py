@@ -33,4 +33,3 @@ def assign_folds(
 def split_by_driver(image_index: pd.DataFrame, driver_folds: dict, fold: int) -> dict:
     """One fold's split: its drivers validate, every other driver trains; none is on both sides."""
     return splits.split_fold(_labelled(image_index), driver_folds, fold)
-
