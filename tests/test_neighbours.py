@@ -60,7 +60,7 @@ def test_smoothing_blends_with_the_neighbours_mean_and_keeps_probabilities():
 
 
 def test_the_choice_smooths_video_frames_and_gains_little_from_unrelated_images():
-    config = NeighbourConfig()
+    config = NeighbourConfig(max_neighbours=10, neighbours=[1, 3, 10])
     groups = []
     for seed in (0, 1):
         features, labels, probabilities = video(seed=seed)
@@ -85,13 +85,15 @@ def test_out_of_fold_smoothing_uses_each_folds_own_images_and_keeps_the_unsmooth
         parts.append(part.iloc[::-1])  # the OOF table's order is not the neighbour table's
         tables[fold] = find_neighbours(features, names, 10)
     oof = pd.concat(parts, ignore_index=True)
-    smoothed, choice, _ = smooth_out_of_fold(oof, tables, NeighbourConfig(), CLASSES)
+    smoothed, choice, _ = smooth_out_of_fold(oof, tables, NeighbourConfig(max_neighbours=10), CLASSES)
     assert smoothed[["img", "label", "fold"]].equals(oof[["img", "label", "fold"]])
     before = -np.log(smoothed["p_label_unsmoothed"]).mean()
     after = -np.log(smoothed[CLASSES].to_numpy()[np.arange(len(oof)), smoothed["label"]]).mean()
     assert before == pytest.approx(choice["log_loss_before"]) and after == pytest.approx(choice["log_loss_after"])
     with pytest.raises(ValueError, match="fold 1: its neighbour table and its out-of-fold images differ"):
-        smooth_out_of_fold(oof[oof["img"] != "f1_3.jpg"], tables, NeighbourConfig(), CLASSES)
+        smooth_out_of_fold(oof[oof["img"] != "f1_3.jpg"], tables, NeighbourConfig(max_neighbours=10), CLASSES)
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        NeighbourConfig(weights=[0.5, 1.5])
 
 
 @pytest.mark.parametrize("name", ["statefarm_small_cnn", "efficientnet_lite0"])

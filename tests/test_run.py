@@ -100,6 +100,11 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
         drivers = report[report["scope"] == "driver"]
         assert sorted(drivers["subject"]) == sorted(index["subject"].dropna().unique())  # every driver, out of fold
         assert drivers["images"].sum() == 160 and report.loc[report["scope"] == "overall", "coverage"].item() == 1.0
+        for k in (0, 1):  # a held-out driver's neighbours are held-out images of its fold, never training drivers'
+            table = pd.read_parquet(data / "07_model_output" / "demo" / f"{kind}.fold_{k}" / "valid_neighbours.parquet")
+            neighbours = table["img"].to_numpy()[table.filter(like="neighbour_").to_numpy()]
+            subjects = set(index.set_index("img").loc[neighbours.ravel(), "subject"])
+            assert subjects <= set(splits[k]["valid_drivers"])
         smoothing = json.loads((data / "08_reporting" / "demo" / kind / "neighbour_smoothing.json").read_text())
         overall = report[report["scope"] == "overall"].iloc[0]
         assert overall["log_loss"] == pytest.approx(smoothing["log_loss_after"])  # the report scores what is submitted

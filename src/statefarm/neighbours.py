@@ -14,7 +14,7 @@ distance), in blocks, so 80,000 images never make an 80,000 x 80,000 matrix.
 from __future__ import annotations
 
 import itertools
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,9 +33,11 @@ class NeighbourConfig(Params):
     ``weights: [0.0]`` turns smoothing off; the grid keeps 0 so that it is off when it does not help.
     """
 
-    max_neighbours: int = Field(10, ge=1, description="neighbours kept per image; the grid's k are at most this")
-    neighbours: list[int] = Field([1, 2, 3, 5, 10], min_length=1)
-    weights: list[float] = Field([0.0, 0.2, 0.35, 0.5, 0.65, 0.8], min_length=1, description="share of the neighbours")
+    max_neighbours: int = Field(20, ge=1, description="neighbours kept per image; the grid's k are at most this")
+    neighbours: list[Annotated[int, Field(ge=1)]] = Field([1, 3, 5, 10, 20], min_length=1)
+    weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        [0.0, 0.2, 0.4, 0.6, 0.8, 0.9], min_length=1, description="share of the neighbours' mean"
+    )
     weightings: list[Weighting] = Field(["uniform", "similarity"], min_length=1)
 
 
