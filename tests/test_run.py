@@ -199,7 +199,7 @@ def test_one_overridden_key_keeps_the_rest_of_its_group(project):
     overrides = {"submission": {"message": "hello"}, "training": {"epochs": 1}}
     with KedroSession.create(project_path=project, env="demo", runtime_params=overrides) as session:
         params = session.load_context().config_loader["parameters"]
-    assert params["submission"] == {"clip": 0.01, "submit": False, "message": "hello"}  # clip from conf/base
+    assert params["submission"] == {"clip": 0.001, "submit": False, "message": "hello"}  # clip from conf/base
     assert params["training"]["epochs"] == 1 and params["training"]["batch_size"] == 32  # the rest from conf/demo
     assert params["model"] == {
         "name": "statefarm_small_cnn", "pretrained": False, "pretrained_file": None, "drop_rate": None,

@@ -31,7 +31,7 @@ from statefarm.training import TrainingConfig
 class SubmissionConfig(Params):
     """How the submission file is written, and whether it is uploaded."""
 
-    clip: float = Field(0.01, ge=0, lt=0.1, description="probabilities are kept in [clip, 1 - clip]")
+    clip: float = Field(0.001, ge=0, lt=0.1, description="probabilities are kept in [clip, 1 - clip]")
     submit: bool = Field(False, description="upload to Kaggle (one of the daily submissions)")
     message: str = ""
 
