@@ -5,6 +5,7 @@ numbers each (EfficientNet-Lite0). Each case runs in a fresh process, so its pea
 resident memory is its own:
   ours   -- ``statefarm.neighbours.find_neighbours``: scikit-learn's exact brute-force
             search, in blocks (never an n x n matrix);
+  pca    -- the same on 128 principal components (``inference.neighbours.search_dims: 128``);
   dense  -- the naive way: the full n x n similarity matrix, then a partial sort per row.
             Run only where it fits; its memory grows with n squared (80,000: 25.6 GB).
 
@@ -27,13 +28,13 @@ def _features(n: int, dims: int) -> np.ndarray:
     return np.random.default_rng(0).standard_normal((n, dims), dtype=np.float32)
 
 
-def _ours(n: int, dims: int, k: int) -> tuple[float, float]:
+def _ours(n: int, dims: int, k: int, search_dims: int | None = None) -> tuple[float, float]:
     from statefarm.neighbours import find_neighbours
 
     features = _features(n, dims)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    find_neighbours(features, [str(i) for i in range(n)], k)
+    find_neighbours(features, [str(i) for i in range(n)], k, search_dims)
     return time.perf_counter() - start, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
@@ -60,10 +61,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
     print(f"{args.dims}-dimensional random features, {args.k} neighbours each\n")
-    print(f"{'images':>8} {'ours s':>8} {'ours MB':>8} {'dense s':>8} {'dense MB':>9}", end="")
+    print(
+        f"{'images':>8} {'ours s':>8} {'ours MB':>8} {'pca s':>7} {'pca MB':>7} {'dense s':>8} {'dense MB':>9}", end=""
+    )
     print(f" {'time ratio':>10} {'memory ratio':>12}")
     for n in args.sizes:
         seconds, megabytes = _in_fresh_process(_ours, n, args.dims, args.k)
+        pca_seconds, pca_megabytes = _in_fresh_process(_ours, n, args.dims, args.k, 128)
         if n <= DENSE_LIMIT:
             dense_seconds, dense_megabytes = _in_fresh_process(_dense, n, args.dims, args.k)
             ratios = f"{seconds / dense_seconds:>10.2f} {megabytes / dense_megabytes:>12.2f}"
@@ -71,7 +75,7 @@ def main() -> None:
         else:
             dense = f"{'-':>8} {n * n * 4 / 2**20:>8.0f}*"
             ratios = f"{'-':>10} {megabytes / (n * n * 4 / 2**20):>12.3f}"
-        print(f"{n:>8} {seconds:>8.1f} {megabytes:>8.0f} {dense} {ratios}")
+        print(f"{n:>8} {seconds:>8.1f} {megabytes:>8.0f} {pca_seconds:>7.1f} {pca_megabytes:>7.0f} {dense} {ratios}")
     print("\n* not run: the similarity matrix alone; ratios are ours / dense (below 1: ours is better)")
 
 

@@ -42,6 +42,8 @@ def test_neighbours_are_the_nearest_other_images_in_order():
     indices = table[[f"neighbour_{j}" for j in range(5)]].to_numpy()
     assert not (indices == np.arange(len(names))[:, None]).any()  # never itself
     assert (labels[indices] == labels[:, None]).all()  # the same clip: the other frames
+    projected = find_neighbours(features, names, k=5, dims=16)  # on 16 principal components: still the clip
+    assert (labels[projected[[f"neighbour_{j}" for j in range(5)]].to_numpy()] == labels[:, None]).all()
     distances = table[[f"distance_{j}" for j in range(5)]].to_numpy()
     assert (np.diff(distances, axis=1) >= -1e-6).all() and (distances >= -1e-6).all()
     twins = find_neighbours(np.array([[1.0, 0], [1.0, 0], [0, 1.0]]), ["a", "b", "c"], k=5)

@@ -29,7 +29,9 @@ def predict_test_images(
     probabilities, features = inference.predict_with_features(model, image_cache, names, config, seed=seed)
     predictions = pd.DataFrame(log_probabilities(probabilities), columns=LOGITS)
     predictions.insert(0, "img", names)
-    return predictions, find_neighbours(features, names, config.neighbours.max_neighbours)
+    return predictions, find_neighbours(
+        features, names, config.neighbours.max_neighbours, config.neighbours.search_dims
+    )
 
 
 def find_valid_neighbours(
@@ -45,4 +47,4 @@ def find_valid_neighbours(
     _, features = inference.predict_with_features(
         model, image_cache, names, config.model_copy(update={"tta": []}), seed
     )
-    return find_neighbours(features, names, config.neighbours.max_neighbours)
+    return find_neighbours(features, names, config.neighbours.max_neighbours, config.neighbours.search_dims)
