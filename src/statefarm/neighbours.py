@@ -36,7 +36,7 @@ class NeighbourConfig(Params):
 
     max_neighbours: int = Field(20, ge=1, description="neighbours kept per image; the grid's k are at most this")
     search_dims: int | None = Field(
-        None, ge=2, description="search on this many principal components of the features (faster); null: all"
+        128, ge=2, description="search on this many principal components of the features (faster); null: all"
     )
     neighbours: list[Annotated[int, Field(ge=1)]] = Field([1, 3, 5, 10, 20], min_length=1)
     weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
