@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from statefarm.atomic import write_atomic
+
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
@@ -21,11 +23,8 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
             as an ``inline_container`` RuntimeError or a bare OSError).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        torch.save(state, partial)
-        os.replace(partial, path)
+        write_atomic(path, lambda partial: torch.save(state, partial))
     except (OSError, RuntimeError) as error:
         disk_full = getattr(error, "errno", None) == errno.ENOSPC or "inline_container" in str(error)
         if not disk_full:
@@ -36,8 +35,6 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
             f"no space left on device writing {path} ({free / 2**20:.0f} MiB free there); "
             f"the previous {path.name}, if any, is untouched",
         ) from error
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 class UnsafeCheckpointError(ValueError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
+
+from statefarm.atomic import write_atomic
 
 
 class OptionalCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
@@ -35,10 +36,7 @@ class OptionalCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
         if data.empty:
             self._filepath.unlink(missing_ok=True)
             return
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._filepath.with_name(f".{self._filepath.name}.partial-{os.getpid()}")
-        data.to_csv(partial, index=False)
-        os.replace(partial, self._filepath)
+        write_atomic(self._filepath, lambda partial: data.to_csv(partial, index=False))
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

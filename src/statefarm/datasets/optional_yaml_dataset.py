@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kedro.io import AbstractDataset
+
+from statefarm.atomic import write_atomic
 
 
 class OptionalYAMLDataset(AbstractDataset[Any, Any]):
@@ -33,10 +34,7 @@ class OptionalYAMLDataset(AbstractDataset[Any, Any]):
         return yaml.safe_load(self._filepath.read_text())
 
     def save(self, data: Any) -> None:
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._filepath.with_name(f".{self._filepath.name}.partial-{os.getpid()}")
-        partial.write_text(yaml.safe_dump(data, sort_keys=False))
-        os.replace(partial, self._filepath)
+        write_atomic(self._filepath, lambda partial: partial.write_text(yaml.safe_dump(data, sort_keys=False)))
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractVersionedDataset, Version
 
+from statefarm.atomic import write_atomic
 from statefarm.submission import validate_submission
 
 
@@ -35,14 +35,9 @@ class SubmissionDataset(AbstractVersionedDataset[pd.DataFrame, pd.DataFrame]):
 
     def save(self, data: pd.DataFrame) -> None:
         validate_submission(data)
-        path = Path(self._get_save_path())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-        try:
-            data.to_csv(partial, index=False, float_format="%.8g")
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_atomic(
+            Path(self._get_save_path()), lambda partial: data.to_csv(partial, index=False, float_format="%.8g")
+        )
 
     def _exists(self) -> bool:
         try:
