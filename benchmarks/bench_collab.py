@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import yaml
 
-from statefarm.collab import rmse
+from statefarm.collab import EncodedRatings, rmse
 from statefarm.pipelines.collab.nodes import CollabConfig, svd_predictions, train_model
 from statefarm.ratings import check_ratings, split_ratings
 
@@ -59,9 +59,9 @@ def main() -> None:
     svd_rmse = rmse(svd_predictions(config.svd, train, valid, seed=42), valid["rating"].to_numpy())
     svd_seconds = time.perf_counter() - start
 
-    rows = []
+    rows, data = [], EncodedRatings.encode(train, valid)
     for name in config.models:
-        _, _, _, history = train_model(config, name, train, valid, seed=42, prefix="")
+        _, history = train_model(config, name, data, seed=42, prefix="")
         per_epoch = history["seconds"].diff().fillna(history["seconds"].iloc[0])
         best = history["valid_rmse"].idxmin()
         rows.append(

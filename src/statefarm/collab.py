@@ -156,6 +156,26 @@ class RatingTensors:
         return len(self.ratings)
 
 
+@dataclass(frozen=True)
+class EncodedRatings:
+    """Ratings to train on (and, optionally, held out), encoded once for every model trained on them."""
+
+    index: IdIndex
+    mean: float  # of the training ratings
+    train: RatingTensors
+    valid: RatingTensors | None
+
+    @classmethod
+    def encode(cls, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> EncodedRatings:
+        index = IdIndex.from_ratings(train)
+        return cls(
+            index,
+            float(train["rating"].mean()),
+            RatingTensors.from_frame(train, index),
+            None if valid is None else RatingTensors.from_frame(valid, index),
+        )
+
+
 def predict_rows(
     model: nn.Module, users: torch.Tensor, movies: torch.Tensor, mean: float, clip: bool = True
 ) -> torch.Tensor:

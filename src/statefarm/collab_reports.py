@@ -20,7 +20,7 @@ def movie_bias_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, na
     bias = model.movie_bias.weight.detach().numpy()[rows, 0]
     order = np.argsort(bias)
     for axes, chosen, title in zip(
-        figure.subplots(1, 2), (order[:_SHOWN], order[::-1][:_SHOWN]), ("lowest", "highest"), strict=False
+        figure.subplots(1, 2), (order[:_SHOWN], order[::-1][:_SHOWN]), ("lowest", "highest"), strict=True
     ):
         axes.barh(range(len(chosen)), bias[chosen], color="tab:red" if title == "lowest" else "tab:green")
         axes.set_yticks(range(len(chosen)), [_short(t) for t in titles[chosen]])

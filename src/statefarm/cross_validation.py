@@ -245,7 +245,7 @@ def ensemble_test_predictions(
             raise ValueError(f"fold {fold} predicted other test images than fold {folds[0]}")
         temperature = calibration["temperatures"][str(fold)]
         fold_probabilities = softmax(logits.loc[:, LOGITS].to_numpy(np.float64) / temperature, axis=1)
-        if smoothing is not None and smoothing["weight"] > 0:
+        if smoothing is not None:
             table = fold_neighbours[fold]
             if not table["img"].equals(names):
                 raise ValueError(f"fold {fold}: its test neighbours are of other images than its predictions")

@@ -24,6 +24,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from statefarm.config import Params
+from statefarm.metrics import log_loss
 
 Weighting = Literal["uniform", "similarity"]
 
@@ -109,10 +110,6 @@ def smooth(
     return (1 - weight) * probabilities + weight * around
 
 
-def _log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-15, None))))
-
-
 def choose_smoothing(
     groups: list[tuple[np.ndarray, np.ndarray, pd.DataFrame]], config: NeighbourConfig
 ) -> tuple[dict, pd.DataFrame]:
@@ -123,16 +120,15 @@ def choose_smoothing(
     loss before and after) and the whole grid's scores.
     """
     labels = np.concatenate([group[1] for group in groups])
+    most = min(config.max_neighbours, *((len(table.columns) - 1) // 2 for _, _, table in groups))
     rows = []
     for k, weight, weighting in itertools.product(config.neighbours, config.weights, config.weightings):
-        k = min(k, config.max_neighbours, *((len(group[2].columns) - 1) // 2 for group in groups))
+        k = min(k, most)
         smoothed = np.concatenate([smooth(p, table, k, weight, weighting) for p, _, table in groups])
-        rows.append(
-            {"neighbours": k, "weight": weight, "weighting": weighting, "log_loss": _log_loss(smoothed, labels)}
-        )
+        rows.append({"neighbours": k, "weight": weight, "weighting": weighting, "log_loss": log_loss(smoothed, labels)})
     grid = pd.DataFrame(rows).drop_duplicates(["neighbours", "weight", "weighting"]).reset_index(drop=True)
     best = grid.loc[grid["log_loss"].idxmin()]
-    before = _log_loss(np.concatenate([group[0] for group in groups]), labels)
+    before = log_loss(np.concatenate([group[0] for group in groups]), labels)
     choice = {
         "neighbours": int(best["neighbours"]),
         "weight": float(best["weight"]),

@@ -17,7 +17,7 @@ from statefarm import tracking
 from statefarm.collab import (
     CollabModelConfig,
     CollabTrainingConfig,
-    RatingTensors,
+    EncodedRatings,
     collab_checkpoint,
     create_collab_model,
     fit_collab,
@@ -29,7 +29,7 @@ from statefarm.collab_reports import learning_curves_figure, movie_bias_figure, 
 from statefarm.config import Params, parse_params
 from statefarm.metrics import as_metric_history
 from statefarm.optim import OptimizerConfig, SchedulerConfig
-from statefarm.ratings import RATING_SCALE, IdIndex, check_movies, check_pairs, check_ratings, split_ratings
+from statefarm.ratings import RATING_SCALE, check_movies, check_pairs, check_ratings, split_ratings
 
 logger = logging.getLogger(__name__)
 
@@ -89,23 +89,22 @@ def _optimizer(config: CollabConfig, model: CollabModelConfig) -> OptimizerConfi
 
 
 def train_model(
-    config: CollabConfig, name: str, train: pd.DataFrame, valid: pd.DataFrame | None, seed: int, prefix: str
-) -> tuple[torch.nn.Module, IdIndex, float, pd.DataFrame]:
-    """Train ``config.models[name]`` on ``train``; per-epoch metrics go to MLflow under ``prefix``."""
-    index, mean = IdIndex.from_ratings(train), float(train["rating"].mean())
+    config: CollabConfig, name: str, data: EncodedRatings, seed: int, prefix: str
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train ``config.models[name]`` on ``data``; per-epoch metrics go to MLflow under ``prefix``."""
     torch.manual_seed(seed)
-    model = create_collab_model(config.models[name], index, config.rating_range, mean)
+    model = create_collab_model(config.models[name], data.index, config.rating_range, data.mean)
     history = fit_collab(
         model,
-        RatingTensors.from_frame(train, index),
-        None if valid is None else RatingTensors.from_frame(valid, index),
+        data.train,
+        data.valid,
         config.training,
         _optimizer(config, config.models[name]),
         config.scheduler,
         seed,
         on_epoch=lambda metrics, epoch: tracking.log_metrics(metrics, epoch, prefix),
     )
-    return model, index, mean, history
+    return model, history
 
 
 def svd_predictions(config: SVDConfig, train: pd.DataFrame, valid: pd.DataFrame, seed: int) -> np.ndarray:
@@ -149,15 +148,15 @@ def compare_models(
     rows, histories = [], []
     for split in config.splits:
         train, valid = split_ratings(ratings, split, config.valid_fraction, seed)
-        index, mean = IdIndex.from_ratings(train), float(train["rating"].mean())
-        held_out = RatingTensors.from_frame(valid, index)
+        data = EncodedRatings.encode(train, valid)
+        held_out, mean = data.valid, data.mean
         unseen = int(((held_out.users == 0) | (held_out.movies == 0)).sum())
         logger.info("%s split: %d ratings to train on, %d held out (%d of unseen users or movies)",
                     split, len(train), len(valid), unseen)  # fmt: skip
         rows.append(_scores(split, "global_mean", np.full(len(valid), mean), valid, unseen, 0.0))
         predictions = {}
         for name in config.models:
-            model, _, _, history = train_model(config, name, train, valid, seed, prefix=f"collab.{split}.{name}.")
+            model, history = train_model(config, name, data, seed, prefix=f"collab.{split}.{name}.")
             predictions[name] = predict_rows(model, held_out.users, held_out.movies, mean).numpy()
             rows.append(_scores(split, name, predictions[name], valid, unseen, history["seconds"].iloc[-1]))
             histories.append(history.assign(split=split, model=name))
@@ -186,8 +185,9 @@ def compare_models(
 def train_final_model(ratings: pd.DataFrame, parameters: dict, seed: int) -> dict:
     """``collab.final_model`` trained on every rating, for predictions and recommendations."""
     config = parse_params(CollabConfig, parameters, "collab")
-    model, index, mean, _ = train_model(config, config.final_model, ratings, None, seed, prefix="collab.final.")
-    return collab_checkpoint(model, config.models[config.final_model], index, config.rating_range, mean)
+    data = EncodedRatings.encode(ratings)
+    model, _ = train_model(config, config.final_model, data, seed, prefix="collab.final.")
+    return collab_checkpoint(model, config.models[config.final_model], data.index, config.rating_range, data.mean)
 
 
 def predict_requested(checkpoint: dict, to_predict: pd.DataFrame | None) -> tuple[pd.DataFrame, dict]:
