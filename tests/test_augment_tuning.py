@@ -1,4 +1,6 @@
 import json
+import logging
+import re
 
 import mlflow
 import pandas as pd
@@ -41,29 +43,32 @@ def sample(prepared_data):
     return make_sample(train, split, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=3), seed=0)
 
 
-def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_data, sample):
+def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_data, sample, caplog):
     _, cache = prepared_data
-    with mlflow.start_run() as parent:
+    with mlflow.start_run() as parent, caplog.at_level(logging.INFO, logger="statefarm.augment_tuning"):
         scan, tuned = scan_augmentations(cache, sample, _config(), seed=0, clip=1e-3)
         assert mlflow.active_run().info.run_id == parent.info.run_id  # the trials' runs ended, not the parent
 
     assert scan["trial"].tolist()[:7] == [
-        "baseline", "shift=[-0.02, 0.02]", "shift=[-0.3, 0.3]", "broken=1", "broken=2",
+        "no_augmentation", "shift=[-0.02, 0.02]", "shift=[-0.3, 0.3]", "broken=1", "broken=2",
         "brightness=0.1", "brightness=0.6",
     ]  # fmt: skip
     broken = scan[scan["transform"] == "broken"]
     assert (broken["status"] == "failed").all() and broken["error"].str.contains("no_such_argument").all()
     ok = scan[scan["status"] == "ok"].set_index("trial")
-    baseline = ok.at["baseline", "valid_loss"]
+    plain = ok.at["no_augmentation", "valid_loss"]
     expected = []
     for name in ("shift", "brightness"):
         trials = ok[ok["transform"] == name]
         best = trials["valid_loss"].idxmin()
-        if trials.at[best, "valid_loss"] < baseline:
+        if trials.at[best, "valid_loss"] < plain:
             expected += json.loads(trials.at[best, "spec"])
     assert tuned["augment"] == expected
     assert ("combined" in ok.index) == bool(expected)
     build_transform(tuned["augment"])  # the result is a valid spec
+    progress = [record.getMessage() for record in caplog.records if re.match(r"Trial \d+/", record.getMessage())]
+    assert len(progress) == len(scan) and progress[0].startswith("Trial 1/") and "ETA" in progress[-1]
+    assert progress[-1].startswith(f"Trial {len(scan)}/")  # the total counts every trial that ran
 
     children = mlflow.search_runs(
         filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
@@ -84,7 +89,7 @@ def test_a_huge_margin_keeps_nothing(prepared_data, sample):
     _, cache = prepared_data
     config = _config(candidates={"shift": GRID["shift"]}, margin=10.0, repeats=2)
     scan, tuned = scan_augmentations(cache, sample, config, seed=0, clip=1e-3)
-    assert tuned["augment"] == [] and "no transform beat the baseline" in tuned["note"]
+    assert tuned["augment"] == [] and "no transform beat no augmentation" in tuned["note"]
     assert "combined" not in set(scan["trial"])
     # Two seeds per trial: the score is their mean, and their spread is reported.
     once = config.model_copy(update={"repeats": 1})

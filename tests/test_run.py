@@ -1,5 +1,6 @@
 """Smoke test: the project runs through ``KedroSession`` as ``kedro run --env=demo`` does."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -64,6 +65,18 @@ def _mtimes(project):
     return {str(path): path.stat().st_mtime_ns for path in files}
 
 
+def _kedro_run(project) -> str:
+    """``kedro run --env=demo`` in a fresh process, as a user types it; what it printed."""
+    overrides = "num_workers=1,split.n_folds=2,training.epochs=2"  # the rest of SMALL_DEMO is conf/demo's
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")} | {"COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--env=demo", f"--params={overrides}"],
+        cwd=project, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
 def _run(project, **kwargs):
     with KedroSession.create(project_path=project, env="demo", runtime_params=SMALL_DEMO) as session:
         session.run(**kwargs)
@@ -81,7 +94,15 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert len(list((raw / "imgs" / "test").glob("*.jpg"))) == 2 * 10
     assert list(pd.read_csv(raw / "driver_imgs_list.csv").columns) == ["subject", "classname", "img"]
 
-    _run(project)  # __default__ = pseudo_label: the whole chain, two folds
+    terminal = _kedro_run(project)  # __default__ = pseudo_label: the whole chain, two folds, as a user runs it
+    assert not [line for line in terminal.splitlines() if "WARNING" in line or "Warning" in line], terminal
+    summary = terminal[terminal.rindex("Run summary") :]  # the run ends with the summary table
+    assert "INFO" not in summary, summary  # nothing is logged after it
+    lines = [line.split() for line in summary.splitlines()]
+    rows = {line[0]: line for line in lines if line[:1] in (["baseline"], ["pseudo"]) and "submission:" not in line}
+    [lowest] = [name for name, row in rows.items() if "lowest" in row]
+    assert set(rows) == {"baseline", "pseudo"} and f"Upload: data/09_submissions/demo/{lowest}_submission" in summary
+    assert all(0 < float(row[1]) < 5 and len(row[3].split(",")) == 2 for row in rows.values())  # loss; epoch per fold
     data = project / "data"
     assert (data / "05_model_input" / "demo" / "tuned_augmentations.yml").is_file()
     index = pd.read_parquet(data / "02_intermediate" / "demo" / "image_index.parquet")
@@ -130,10 +151,22 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert params["split.n_folds"] == "2" and params["image_cache.image_size"] == "[60, 80]"
     assert params["model.name"] == "statefarm_small_cnn" and params["training.epochs"] == "2"
     assert not [key for key in params if any(s in key.lower() for s in ("password", "token", "secret"))]
+    assert not [key for key in params if key.startswith("augment_tuning.candidates")]  # the grid is an artifact
+    assert runs[1].info.run_name.startswith("__default__ · demo · ")  # told apart from the next run
+    assert runs[1].info.run_name in summary  # the summary names the run to open
     client = mlflow.MlflowClient()
     run_id, metrics = runs[1].info.run_id, runs[1].data.metrics
-    for name in ("baseline.fold_0.valid_loss", "baseline.fold_1.valid_loss", "pseudo.fold_1.valid_loss"):
-        assert [metric.step for metric in client.get_metric_history(run_id, name)] == [0, 1]  # one run, every epoch
+    children = mlflow.search_runs(
+        experiment_names=["statefarm"], filter_string=f"tags.mlflow.parentRunId = '{run_id}'", output_format="list"
+    )
+    models = {child.info.run_name: child for child in children if child.data.tags.get("stage") == "training"}
+    assert sorted(models) == ["baseline.fold_0", "baseline.fold_1", "pseudo.fold_0", "pseudo.fold_1"]
+    for child in models.values():  # one child run per model, its curves under the same names for the compare view
+        assert [metric.step for metric in client.get_metric_history(child.info.run_id, "valid_loss")] == [0, 1]
+        assert child.data.params["model.name"] == "statefarm_small_cnn" and child.info.status == "FINISHED"
+    assert models["pseudo.fold_1"].data.params["pseudo_labels.fraction"] == "0.25"
+    assert "baseline.fold_0.valid_loss" not in metrics  # the parent keeps the summaries
+    assert "augment_tuning/augment_grid.yml" in {a.path for a in client.list_artifacts(run_id, "augment_tuning")}
     assert {
         "baseline.cv.log_loss",
         "baseline.cv.accuracy",
@@ -157,11 +190,14 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert (comparison.groupby("model")["subject"].nunique() == 8 + 1).all()  # per driver, and all
     [pseudo_file] = (data / "09_submissions" / "demo").glob("pseudo_submission.csv/*/*.csv")
     assert sorted(pd.read_csv(pseudo_file)["img"]) == sorted(submission["img"])
-    trials = mlflow.search_runs(
-        experiment_names=["statefarm"], filter_string=f"tags.mlflow.parentRunId = '{runs[1].info.run_id}'"
-    )
-    names = sorted(trials["tags.mlflow.runName"])  # nested under the kedro run, one per trial
-    assert names in (["baseline", "shift=[-0.05, 0.05]"], ["baseline", "combined", "shift=[-0.05, 0.05]"])
+    names = sorted(child.info.run_name for child in children if child.data.tags.get("stage") == "augment_tuning")
+    assert names in (["no_augmentation", "shift=[-0.05, 0.05]"], ["combined", "no_augmentation", "shift=[-0.05, 0.05]"])
+    for kind, file in (("baseline", submission_file), ("pseudo", pseudo_file)):  # each submission names its run
+        tags = runs[1].data.tags
+        assert tags[f"submission.{kind}.path"] == str(file)
+        assert tags[f"submission.{kind}.sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
+        assert json.loads((file.parent / "mlflow_run.json").read_text())["run_id"] == run_id
+        assert f"{kind} submission: {file.relative_to(project)}" in summary
 
     # Resuming the chain: everything is persisted, so no training, tuning or submission node runs.
     before = _mtimes(project)

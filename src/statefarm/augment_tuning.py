@@ -1,10 +1,10 @@
 """Tune augmentation one transform at a time on the driver sample, then combine the winners.
 
 There is no rigorous way to choose augmentation (the lesson's point), so this is an
-honest search: a baseline trial without augmentation, then for each candidate
-transform one trial per strength, every trial with the same seed, model and budget so
-their scores compare. A transform is kept at its best strength only when that beats
-the baseline by more than ``margin``; the kept ones are combined and scored once more.
+honest search: a trial without augmentation, then for each candidate transform one
+trial per strength, every trial with the same seed, model and budget so their scores
+compare. A transform is kept at its best strength only when that beats no augmentation
+by more than ``margin``; the kept ones are combined and scored once more.
 Regularization is not tuned here: a small sample needs more of it than the full data.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from statefarm.training import Recipe, TrainingConfig, fit_on_rows
 
 logger = logging.getLogger(__name__)
 
+NO_AUGMENTATION = "no_augmentation"
 SCAN_COLUMNS = (
     "trial", "transform", "argument", "value", "spec", "valid_loss", "valid_loss_std", "valid_accuracy", "status",
     "error",
@@ -52,7 +54,7 @@ class TuningConfig(Params):
     """The scan: candidates, the keep-margin and the budget every trial gets."""
 
     candidates: dict[str, Candidate]
-    margin: float = Field(0.0, ge=0, description="log-loss improvement over the baseline needed to keep a transform")
+    margin: float = Field(0.0, ge=0, description="log-loss improvement over no augmentation needed to keep a transform")
     repeats: int = Field(1, ge=1, description="seeds per trial; the score is their mean (short trials are noisy)")
     model: ModelConfig
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -78,7 +80,8 @@ def _run_trial(
     row = {**params, "trial": name, "spec": json.dumps(spec), "valid_loss": math.nan, "valid_loss_std": math.nan}
     row["valid_accuracy"] = math.nan
     try:
-        with tracking.nested_run(name, {**params, "spec": json.dumps(spec), "repeats": config.repeats}) as log:
+        trial_params = {**params, "spec": spec, "repeats": config.repeats}
+        with tracking.child_run(name, trial_params, {"stage": "augment_tuning"}) as log:
             finals = [
                 fit_on_rows(image_cache, train, valid, config.recipe, spec, None, seed + repeat, clip).history[-1]
                 for repeat in range(config.repeats)
@@ -93,8 +96,32 @@ def _run_trial(
     except Exception as error:  # a broken candidate is a failed trial, not a failed scan
         logger.warning("Trial %s failed: %s: %s", name, type(error).__name__, error)
         return {**row, "status": "failed", "error": f"{type(error).__name__}: {error}"}
-    logger.info("Trial %-32s valid log loss %.4f", name, scores["valid_loss"])
     return {**row, **scores, "status": "ok", "error": ""}
+
+
+class ScanProgress:
+    """Logs "trial k/N" after each trial, with the scan's estimated time to go."""
+
+    def __init__(self, trials: int) -> None:
+        self.trials, self.done, self.started = trials, 0, time.perf_counter()
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        remaining = elapsed / self.done * max(self.trials - self.done, 0)
+        logger.info(
+            "Trial %d/%d %-28s valid log loss %.4f | ETA %s",
+            self.done, self.trials, row["trial"], row["valid_loss"], format_duration(remaining),
+        )  # fmt: skip
+        return row
+
+
+def format_duration(seconds: float) -> str:
+    """``1h02m``, ``4m05s`` or ``12s``."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def scan_augmentations(
@@ -103,25 +130,29 @@ def scan_augmentations(
     """Run the scan on the sample's train drivers, scored on its validation drivers.
 
     Returns:
-        ``(scan, tuned)``: one row per trial (baseline, each transform and strength,
-        the combination), and the chosen spec with the scores behind the choice.
+        ``(scan, tuned)``: one row per trial (no augmentation, each transform and
+        strength, the combination), and the chosen spec with the scores behind the choice.
     """
     train = sample[sample["role"] == "train"].reset_index(drop=True)
     valid = sample[sample["role"] == "valid"].reset_index(drop=True)
     check_disjoint(train["subject"], valid["subject"])
     trial = {"image_cache": image_cache, "train": train, "valid": valid, "config": config, "seed": seed, "clip": clip}
 
-    baseline = _run_trial("baseline", [], {"transform": "none", "argument": "", "value": ""}, **trial)
-    if baseline["status"] != "ok":
-        raise RuntimeError(f"the baseline trial (no augmentation) failed: {baseline['error']}")
-    rows, chosen, combined_spec = [baseline], {}, []
+    # Every candidate value, the trial without augmentation and (usually) the combination.
+    progress = ScanProgress(2 + sum(len(candidate.values) for candidate in config.candidates.values()))
+    plain = progress(_run_trial(NO_AUGMENTATION, [], {"transform": "none", "argument": "", "value": ""}, **trial))
+    if plain["status"] != "ok":
+        raise RuntimeError(f"the trial without augmentation failed: {plain['error']}")
+    rows, chosen, combined_spec = [plain], {}, []
     for name, candidate in config.candidates.items():
         results = [
-            _run_trial(
-                f"{name}={json.dumps(value)}",
-                candidate.spec(value),
-                {"transform": name, "argument": candidate.argument, "value": json.dumps(value)},
-                **trial,
+            progress(
+                _run_trial(
+                    f"{name}={json.dumps(value)}",
+                    candidate.spec(value),
+                    {"transform": name, "argument": candidate.argument, "value": json.dumps(value)},
+                    **trial,
+                )
             )
             for value in candidate.values
         ]
@@ -130,19 +161,19 @@ def scan_augmentations(
         if not scored:
             continue
         best = min(scored, key=lambda r: r["valid_loss"])
-        if baseline["valid_loss"] - best["valid_loss"] > config.margin:
+        if plain["valid_loss"] - best["valid_loss"] > config.margin:
             chosen[name] = {"value": json.loads(best["value"]), "valid_loss": best["valid_loss"]}
             combined_spec += json.loads(best["spec"])
 
     tuned: dict[str, Any] = {
         "augment": combined_spec,
-        "baseline_valid_loss": baseline["valid_loss"],
+        "no_augmentation_valid_loss": plain["valid_loss"],
         "chosen": chosen,
         "margin": config.margin,
     }
     if combined_spec:
-        combined = _run_trial(
-            "combined", combined_spec, {"transform": "combined", "argument": "", "value": ""}, **trial
+        combined = progress(
+            _run_trial("combined", combined_spec, {"transform": "combined", "argument": "", "value": ""}, **trial)
         )
         rows.append(combined)
         tuned["combined_valid_loss"] = combined["valid_loss"]
@@ -154,6 +185,6 @@ def scan_augmentations(
             )
             logger.warning("Augmentation scan: %s", tuned["note"])
     else:
-        tuned["note"] = "no transform beat the baseline by more than the margin: train without augmentation"
+        tuned["note"] = "no transform beat no augmentation by more than the margin: train without augmentation"
     logger.info("Tuned augmentations: %s", json.dumps(combined_spec))
     return pd.DataFrame(rows).loc[:, list(SCAN_COLUMNS)], tuned

@@ -60,6 +60,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def describe_device(device: torch.device) -> str:
+    """``cuda:0 (NVIDIA H100 80GB HBM3)`` or ``cpu (2 threads)``: what a log line should say."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"{device} ({torch.get_num_threads()} threads)"
+
+
 def prepare_model(model: nn.Module, runtime: Runtime, compile_model: bool = False) -> nn.Module:
     """Move to the device; channels_last, cuDNN autotuning and ``torch.compile`` on CUDA."""
     model = model.to(runtime.device)

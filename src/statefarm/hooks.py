@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
+import json
+import logging
+import re
 import signal
 import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import mlflow
+import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.io import CatalogProtocol
+from kedro.pipeline import Pipeline
+from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+
+from statefarm import run_summary
+
+logger = logging.getLogger(__name__)
 
 
 class ParameterHooks:
@@ -63,3 +78,114 @@ class InterruptHooks:
         if self._running:
             while mlflow.active_run() is not None:
                 mlflow.end_run(status="KILLED")
+
+
+class ProjectMlflowHook(MlflowHook):
+    """kedro-mlflow's hook, less the augmentation grid's parameters.
+
+    kedro-mlflow logs every parameter a node reads, flattened: the scan's grid alone
+    would be about 50 (``augment_tuning.candidates.shift.values``, ...) and drown the
+    ones that matter. The grid is the ``augment_grid`` artifact instead, and each
+    trial's child run carries its own transform and value.
+    """
+
+    NOT_PARAMETERS = re.compile(r"augment_tuning\.candidates\.")
+
+    def _log_param(self, name: str, value: Any) -> None:  # kedro-mlflow's one place that logs a parameter
+        if not self.NOT_PARAMETERS.match(name):
+            super()._log_param(name, value)
+
+
+def _pipeline_label(run_params: dict[str, Any]) -> str:
+    """What kedro-mlflow names a run by default: the pipelines joined by ``+``."""
+    names = run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__"
+    return names if isinstance(names, str) else "+".join(names)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it is under it, as a user would type it."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RunSummaryHooks:
+    """Names the MLflow run, links each submission file to it, and ends the run with a summary table.
+
+    - The run is named ``<pipelines> · <env> · <start time>`` (unless ``mlflow.yml`` names
+      it), so repeated runs are told apart, and the experiment is marked as model
+      training, so that MLflow 3 opens it on its runs rather than its GenAI pages.
+    - Each submission gets run tags ``submission.<kind>.path`` and ``.sha256``, and a
+      ``mlflow_run.json`` beside the file names the run.
+    - The summary: each model's log loss and accuracy (out of fold, as submitted, when
+      the run has the report), best epochs, submission paths, the one to upload, and
+      how to open the run in MLflow.
+    """
+
+    def __init__(self) -> None:
+        self._catalog: CatalogProtocol | None = None
+        self._run: run_summary.TrackedRun | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], catalog: CatalogProtocol) -> None:
+        # kedro-mlflow's hook, registered after this one, runs first: its run is active here.
+        self._catalog, self._run = catalog, None
+        active = mlflow.active_run()
+        if active is None:
+            return
+        label, name = _pipeline_label(run_params), active.info.run_name
+        if name == label:  # kedro-mlflow's default name
+            name = f"{label} · {run_params.get('env') or 'local'} · {datetime.now():%Y-%m-%d %H:%M}"
+            mlflow.set_tag("mlflow.runName", name)
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment(active.info.experiment_id)
+        if "mlflow.experimentKind" not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, "mlflow.experimentKind", "custom_model_development")
+        info = active.info
+        self._run = run_summary.TrackedRun(info.run_id, name, info.experiment_id, mlflow.get_tracking_uri())
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        if not dataset_name.endswith(".submission") or self._run is None or self._catalog is None:
+            return
+        path = self._catalog.get(dataset_name).latest_path()
+        kind = dataset_name.removesuffix(".submission")
+        link = {**vars(self._run), "open": run_summary.mlflow_ui_hint(self._run), "sha256": _sha256(path)}
+        client = mlflow.MlflowClient()
+        client.set_tag(self._run.run_id, f"submission.{kind}.path", str(path))
+        client.set_tag(self._run.run_id, f"submission.{kind}.sha256", link["sha256"])
+        (path.parent / "mlflow_run.json").write_text(json.dumps(link, indent=2) + "\n")
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+        logger.info(run_summary.format_summary(_scores(pipeline, catalog), self._run))
+
+
+def _scores(pipeline: Pipeline, catalog: CatalogProtocol) -> list[run_summary.ModelScore]:
+    """Each model kind the pipeline reports out of fold; else each model it trained, on its validation drivers."""
+    outputs = {name for name in pipeline.all_outputs() if catalog.exists(name)}
+    histories: dict[str, pd.DataFrame] = {
+        name.removesuffix(".training_history"): catalog.load(name)
+        for name in sorted(outputs)
+        if name.endswith(".training_history")
+    }
+    scores = []
+    for kind in ("baseline", "pseudo"):
+        if f"{kind}.cv_report" in outputs:
+            folds = [history for model, history in histories.items() if model.startswith(f"{kind}.fold_")]
+            submission = catalog.get(f"{kind}.submission") if f"{kind}.submission" in outputs else None
+            path = _shown(submission.latest_path()) if submission is not None else None
+            scores.append(run_summary.out_of_fold_score(kind, catalog.load(f"{kind}.cv_report"), folds, path))
+        else:
+            scores += [
+                run_summary.validation_score(model, history)
+                for model, history in histories.items()
+                if model.startswith(f"{kind}.")
+            ]
+    return scores

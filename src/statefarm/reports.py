@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.special import log_softmax
 from sklearn.metrics import confusion_matrix
 
@@ -20,28 +23,42 @@ def _logits(valid_predictions: pd.DataFrame) -> np.ndarray:
     return valid_predictions.loc[:, [f"logit_{name}" for name in CLASS_NAMES]].to_numpy(np.float64)
 
 
-def learning_curves_figure(history: pd.DataFrame) -> Figure:
-    """Train and validation loss and accuracy per epoch, and the learning rate."""
+def learning_curves_figure(history: pd.DataFrame, model: str = "", pseudo_labelled: bool = False) -> Figure:
+    """Train and validation loss and accuracy per epoch, and the learning rate; the kept epoch marked.
+
+    Args:
+        history: One row per epoch (``engine.fit``'s history).
+        model: Named in the title (``baseline.fold_0``).
+        pseudo_labelled: The training loss includes the soft pseudo-label targets, which
+            never reach zero; the panel says so.
+    """
     figure = Figure(figsize=(15, 4))
     loss_ax, acc_ax, lr_ax = figure.subplots(1, 3)
     epochs = history["epoch"] + 1
-    loss_ax.plot(epochs, history["train_loss"], marker="o", label="train")
+    best = int(history["valid_loss"].idxmin())
+    best_epoch, best_loss = int(epochs[best]), float(history["valid_loss"][best])
+    train_label = "train (labelled + soft pseudo-labels)" if pseudo_labelled else "train"
+    loss_ax.plot(epochs, history["train_loss"], marker="o", label=train_label)
     loss_ax.plot(epochs, history["valid_loss"], marker="o", label="valid (held-out drivers)")
     loss_ax.axhline(np.log(len(CLASS_NAMES)), color="grey", linestyle=":", label="chance")
     loss_ax.set(title="log loss", xlabel="epoch")
-    loss_ax.legend()
     acc_ax.plot(epochs, history["train_accuracy"], marker="o", label="train")
     acc_ax.plot(epochs, history["valid_accuracy"], marker="o", label="valid")
     acc_ax.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
-    acc_ax.legend()
     lr_ax.plot(epochs, history["lr"], marker="o")
     lr_ax.set(title="learning rate (end of epoch)", xlabel="epoch", yscale="log")
+    for ax in (loss_ax, acc_ax, lr_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.axvline(best_epoch, color="green", linestyle="--", alpha=0.6, label=f"kept: epoch {best_epoch}")
+    loss_ax.legend(fontsize=8)
+    acc_ax.legend(fontsize=8)
+    figure.suptitle(f"{model or 'model'}: best validation log loss {best_loss:.4f} at epoch {best_epoch}")
     figure.tight_layout()
     return figure
 
 
-def confusion_matrix_figure(valid_predictions: pd.DataFrame) -> Figure:
-    """Row-normalized confusion matrix on the validation drivers."""
+def confusion_matrix_figure(valid_predictions: pd.DataFrame, title: str = "validation drivers") -> Figure:
+    """Row-normalized confusion matrix on the validation drivers; ``title`` names the model and its score."""
     predicted = _logits(valid_predictions).argmax(1)
     matrix = confusion_matrix(valid_predictions["label"], predicted, labels=range(len(CLASS_NAMES)), normalize="true")
     figure = Figure(figsize=(8, 7))
@@ -53,7 +70,8 @@ def confusion_matrix_figure(valid_predictions: pd.DataFrame) -> Figure:
     for (row, column), value in np.ndenumerate(matrix):
         if value >= 0.01:
             axes.text(column, row, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.5 else "black")
-    axes.set(xlabel="predicted", ylabel="true", title="validation drivers, row-normalized")
+    accuracy = float((predicted == valid_predictions["label"].to_numpy()).mean())
+    axes.set(xlabel="predicted", ylabel="true", title=f"{title}\naccuracy {accuracy:.3f}, rows normalized")
     figure.colorbar(image)
     figure.tight_layout()
     return figure
@@ -81,27 +99,39 @@ def per_class_report(valid_predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def augment_scan_figure(scan: pd.DataFrame) -> Figure:
-    """One panel per transform: validation log loss against strength, the baseline drawn across."""
-    baseline = scan.loc[scan["transform"] == "none", "valid_loss"].iloc[0]
+def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure:
+    """One panel per transform: validation log loss against its strength, on one shared scale.
+
+    No augmentation is drawn across every panel (and the combination, when it ran);
+    error bars are the spread over seeds when trials were repeated; the value kept for
+    training (``tuned["chosen"]``) is circled; a failed trial is a red cross.
+    """
+    plain = scan.loc[scan["transform"] == "none", "valid_loss"].iloc[0]
+    chosen = (tuned or {}).get("chosen", {})
     transforms = [t for t in scan["transform"].unique() if t not in ("none", "combined")]
     columns = min(4, max(1, len(transforms)))
     rows = max(1, -(-len(transforms) // columns))
-    figure = Figure(figsize=(4 * columns, 3.2 * rows))
-    axes = figure.subplots(rows, columns, squeeze=False)
+    figure = Figure(figsize=(4 * columns, 3.4 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False, sharey=True)
+    combined = scan.loc[scan["transform"] == "combined", "valid_loss"]
     for ax, transform in zip(axes.flat, transforms, strict=False):
-        trials = scan[scan["transform"] == transform]
-        ax.plot(range(len(trials)), trials["valid_loss"], marker="o", label=transform)
-        failed = trials["status"] != "ok"
-        ax.scatter([i for i, bad in enumerate(failed) if bad], [baseline] * int(failed.sum()), marker="x", color="red")
-        ax.axhline(baseline, color="grey", linestyle="--", label="no augmentation")
-        if "combined" in set(scan["transform"]):
-            combined = scan.loc[scan["transform"] == "combined", "valid_loss"].iloc[0]
-            ax.axhline(combined, color="green", linestyle=":", label="combined")
-        ax.set_xticks(range(len(trials)), [str(v)[:12] for v in trials["value"]], rotation=30, fontsize=7)
-        ax.set(title=f"{transform} ({trials['argument'].iloc[0]})", ylabel="valid log loss")
+        trials = scan[scan["transform"] == transform].reset_index(drop=True)
+        errors = trials["valid_loss_std"].fillna(0) if trials["valid_loss_std"].notna().any() else None
+        ax.errorbar(trials.index, trials["valid_loss"], yerr=errors, marker="o", capsize=3, label=transform)
+        failed = trials.index[trials["status"] != "ok"]
+        ax.scatter(failed, [plain] * len(failed), marker="x", color="red", label="failed" if len(failed) else None)
+        ax.axhline(plain, color="grey", linestyle="--", label="no augmentation")
+        if len(combined):
+            ax.axhline(combined.iloc[0], color="green", linestyle=":", label="combined")
+        if transform in chosen:
+            kept = trials.index[trials["value"] == json.dumps(chosen[transform]["value"])]
+            ax.scatter(kept, trials.loc[kept, "valid_loss"], s=160, facecolors="none", edgecolors="green",
+                       linewidths=2, label="kept", zorder=3)  # fmt: skip
+        ax.set_xticks(trials.index, [str(v)[:14] for v in trials["value"]], rotation=30, fontsize=7)
+        ax.set(title=transform, xlabel=trials["argument"].iloc[0], ylabel="valid log loss")
     for ax in list(axes.flat)[len(transforms) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
+    figure.suptitle("Augmentation scan on the driver sample (lower is better)")
     figure.tight_layout()
     return figure

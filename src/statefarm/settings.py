@@ -1,8 +1,42 @@
 """Kedro project settings: configuration environments, the config loader and the project's hooks."""
 
-from kedro.config import OmegaConfigLoader
+import logging
+import re
 
-from statefarm.hooks import InterruptHooks, ParameterHooks
+
+class ThirdPartyWarnings(logging.Filter):
+    """Drops, by message, third-party warnings a user can do nothing about; any other warning still shows.
+
+    Kedro routes Python warnings to the ``py.warnings`` logger. A ``warnings`` filter would
+    not do: mlflow raises its warning under its own ``simplefilter("once")``. Kedro's
+    logging.yml cannot name a filter class of ours, so it is installed here, before the
+    imports below raise them (conf/logging.yml quiets the chatty loggers).
+    """
+
+    NOISE = re.compile(
+        "|".join(
+            [
+                # kedro and kedro-mlflow register OmegaConf resolvers with a deprecated call.
+                r"register_new_resolver\(\) is deprecated",
+                # mlflow.pyfunc asks kedro-mlflow's model class for type hints at import.
+                r"Add type hints to the `predict` method",
+                # Our dotted names are by design: pseudo.fold_<k> reads baseline.fold_<k>'s model and
+                # test logits, every model reads fold_<k>.driver_split, the comparison reads both
+                # kinds (kedro-org/kedro#5021: Kedro warns about any cross-namespace read).
+                r"One or more dataset names contain '\.' characters",
+            ]
+        )
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.NOISE.search(record.getMessage())
+
+
+logging.getLogger("py.warnings").addFilter(ThirdPartyWarnings())
+
+from kedro.config import OmegaConfigLoader  # noqa: E402
+
+from statefarm.hooks import InterruptHooks, ParameterHooks, ProjectMlflowHook, RunSummaryHooks  # noqa: E402
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -11,4 +45,6 @@ CONFIG_LOADER_ARGS = {
     # An environment (or --params) overrides parameters key by key; conf/base stays complete.
     "merge_strategy": {"parameters": "soft"},
 }
-HOOKS = (ParameterHooks(), InterruptHooks())
+HOOKS = (ParameterHooks(), InterruptHooks(), RunSummaryHooks(), ProjectMlflowHook())
+# kedro-mlflow's own hook is replaced by ProjectMlflowHook (the same, less the scan grid's parameters).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its distribution name

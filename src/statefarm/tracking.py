@@ -1,17 +1,23 @@
-"""Metrics logged while a long node runs (per epoch), with an explicit step.
+"""What a long node logs to MLflow as it goes: per-epoch metrics, and child runs.
 
-Parameters and artifacts are logged by kedro-mlflow from the catalog; only the
-training loop, which cannot wait for its node to return, logs from here. Outside
-an MLflow run (a notebook, a unit test) these calls do nothing.
+Parameters and artifacts of a ``kedro run`` are logged by kedro-mlflow from the catalog;
+only work that cannot wait for its node to return logs from here. Each trained model
+and each augmentation trial is a child run of the ``kedro run``'s run, so that MLflow's
+compare view can overlay their curves. Outside an MLflow run (a notebook, a unit test)
+these calls do nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import mlflow
+
+MetricLogger = Callable[..., None]
+"""``log(metrics, step=None)``: log a dict of metrics to a run, at ``step`` when given."""
 
 
 def log_metrics(metrics: dict[str, float], step: int, prefix: str = "") -> None:
@@ -21,20 +27,34 @@ def log_metrics(metrics: dict[str, float], step: int, prefix: str = "") -> None:
     mlflow.log_metrics({f"{prefix}{name}": float(value) for name, value in metrics.items()}, step=step)
 
 
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested parameters as MLflow's flat ``a.b.c`` keys; lists are written as JSON."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat |= flatten_params(value, f"{name}.")
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, list | tuple | Mapping) else str(value)
+    return flat
+
+
 @contextlib.contextmanager
-def nested_run(name: str, params: dict[str, Any]) -> Iterator[Callable[[dict[str, float]], None]]:
-    """A child run of the active run, for one trial of a scan; yields a ``log(metrics)`` function.
+def child_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[MetricLogger]:
+    """A child run of the active run, with its own parameters; yields a ``log(metrics, step=None)`` function.
 
     An exception inside marks the child run FAILED, records the error as a tag and
     propagates. Without an active run, nothing is recorded.
     """
-    if mlflow.active_run() is None:
-        yield lambda metrics: None
+    parent = mlflow.active_run()
+    if parent is None:
+        yield lambda metrics, step=None: None
         return
-    with mlflow.start_run(run_name=name, nested=True):
-        mlflow.log_params(params)
+    tags = {"parent_run_name": parent.info.run_name or "", **(tags or {})}
+    with mlflow.start_run(run_name=name, nested=True, tags=tags):
+        mlflow.log_params(flatten_params(params))
         try:
-            yield lambda metrics: mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        except Exception as error:
+            yield lambda metrics, step=None: mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+        except BaseException as error:
             mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
             raise  # leaving start_run's context with an error marks the child run FAILED

@@ -222,10 +222,14 @@ def train_classifier(
     store: CheckpointStore,
     seed: int,
     clip: float,
-    metrics_prefix: str = "",
+    run_name: str = "model",
     pseudo: PseudoTraining | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Train on the split's training drivers, keep the best epoch on its validation drivers.
+
+    In MLflow, the model is a child run named ``run_name`` (``baseline.fold_0``) with its
+    own parameters and per-epoch metrics (``valid_loss``, ...), so that selecting several
+    children in the compare view overlays their learning curves.
 
     Returns:
         ``(model, history, valid_predictions)``: the best checkpoint (weights, how to
@@ -238,16 +242,19 @@ def train_classifier(
     if train.empty or valid.empty:
         raise ValueError(f"driver_split leaves {len(train)} training and {len(valid)} validation images")
     logger.info(
-        "Training %s on %d images of %d drivers%s, validating on %d images of %d drivers",
-        recipe.model.name, len(train), train["subject"].nunique(),
+        "Training %s (%s) on %s: %d images of %d drivers%s, validating on %d images of %d drivers",
+        run_name, recipe.model.name, engine.describe_device(engine.resolve_device(recipe.training.device)),
+        len(train), train["subject"].nunique(),
         f" + {len(pseudo.labels)} pseudo-labelled test images ({pseudo.fraction:.0%} of each batch)" if pseudo else "",
         len(valid), valid["subject"].nunique(),
     )  # fmt: skip
-    result = fit_on_rows(
-        image_cache, train, valid, recipe, augment, store, seed, clip,
-        on_epoch=lambda metrics, epoch: tracking.log_metrics(metrics, step=epoch, prefix=metrics_prefix),
-        pseudo=pseudo,
-    )  # fmt: skip
+    params = describe_run(recipe, augment, seed, train, valid, pseudo)
+    with tracking.child_run(run_name, params, {"model": run_name, "stage": "training"}) as log:
+        result = fit_on_rows(
+            image_cache, train, valid, recipe, augment, store, seed, clip,
+            on_epoch=lambda metrics, epoch: log(metrics, step=epoch), pseudo=pseudo,
+        )  # fmt: skip
+        log({"best_epoch": result.best_epoch, "best_valid_loss": result.history[result.best_epoch]["valid_loss"]})
     best = store.load("best")
     best.pop("valid_logits", None)
     logits = result.best_valid_logits.numpy().astype(np.float32)

@@ -39,6 +39,10 @@ class SubmissionDataset(AbstractVersionedDataset[pd.DataFrame, pd.DataFrame]):
             Path(self._get_save_path()), lambda partial: data.to_csv(partial, index=False, float_format="%.8g")
         )
 
+    def latest_path(self) -> Path:
+        """The newest saved submission file (the one this run wrote, once it has saved)."""
+        return Path(self._get_load_path())
+
     def _exists(self) -> bool:
         try:
             return Path(self._get_load_path()).is_file()

@@ -21,11 +21,17 @@ def tune_augmentations(
     return augment_tuning.scan_augmentations(image_cache, sample, config, seed, clip=submission["clip"])
 
 
+def record_augment_grid(params: dict[str, Any]) -> dict[str, Any]:
+    """The candidates the scan tries, as one readable artifact (not as dozens of MLflow parameters)."""
+    config = parse_params(augment_tuning.TuningConfig, params, "augment_tuning")
+    return {name: candidate.model_dump() for name, candidate in config.candidates.items()}
+
+
 def track_augment_scan(tuned_augmentations: dict[str, Any]) -> dict:
-    """The baseline's and the combination's scores, as MLflow metrics."""
-    names = ("baseline_valid_loss", "combined_valid_loss")
+    """The scores without augmentation and of the combination, as MLflow metrics."""
+    names = ("no_augmentation_valid_loss", "combined_valid_loss")
     return as_metric_history({name: tuned_augmentations[name] for name in names if name in tuned_augmentations})
 
 
-def plot_augment_scan(scan: pd.DataFrame) -> Figure:
-    return reports.augment_scan_figure(scan)
+def plot_augment_scan(scan: pd.DataFrame, tuned_augmentations: dict[str, Any]) -> Figure:
+    return reports.augment_scan_figure(scan, tuned_augmentations)

@@ -2,12 +2,20 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.augment_tuning.nodes import plot_augment_scan, track_augment_scan, tune_augmentations
+from statefarm.pipelines.augment_tuning.nodes import (
+    plot_augment_scan,
+    record_augment_grid,
+    track_augment_scan,
+    tune_augmentations,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
+            node(
+                record_augment_grid, inputs="params:augment_tuning", outputs="augment_grid", name="record_augment_grid"
+            ),
             node(
                 tune_augmentations,
                 inputs=["image_cache", "sample", "params:augment_tuning", "params:seed", "params:submission"],
@@ -20,6 +28,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="augment_scan_metrics",
                 name="track_augment_scan",
             ),
-            node(plot_augment_scan, inputs="augment_scan", outputs="augment_scan_plot", name="plot_augment_scan"),
+            node(
+                plot_augment_scan,
+                inputs=["augment_scan", "tuned_augmentations"],
+                outputs="augment_scan_plot",
+                name="plot_augment_scan",
+            ),
         ]
     )

@@ -37,16 +37,18 @@ def collect_out_of_fold(
 
 
 def report_cross_validation(
-    oof_predictions: pd.DataFrame, image_index: pd.DataFrame, submission: dict[str, Any]
+    oof_predictions: pd.DataFrame, image_index: pd.DataFrame, submission: dict[str, Any], kind: str = ""
 ) -> tuple[pd.DataFrame, dict, Figure, pd.DataFrame]:
     """Per driver, per fold and overall scores with their spread; the OOF confusion matrix and per-class report."""
     labelled = int(((image_index["split"] == "train") & image_index["valid"]).sum())
     report = cv.cv_report(oof_predictions, submission["clip"], labelled)
     logits = oof_predictions.drop(columns=list(cv.PROBABILITIES))
+    overall = report[report["scope"] == "overall"].iloc[0]
+    title = f"{kind} out of fold, {oof_predictions['subject'].nunique()} drivers: log loss {overall['log_loss']:.4f}"
     return (
         report,
         as_metric_history(cv.cv_metrics(report)),
-        reports.confusion_matrix_figure(logits),
+        reports.confusion_matrix_figure(logits, title),
         reports.per_class_report(logits),
     )
 

@@ -51,7 +51,7 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
             ),
             node(track_calibration, inputs="calibration", outputs="calibration_metrics", name="track_calibration"),
             node(
-                report_cross_validation,
+                update_wrapper(partial(report_cross_validation, kind=namespace), report_cross_validation),
                 inputs=["oof_predictions", "image_index", "params:submission"],
                 outputs=["cv_report", "cv_metrics", "confusion_matrix", "validation_report"],
                 name="report_cross_validation",

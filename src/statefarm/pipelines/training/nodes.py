@@ -40,7 +40,7 @@ def train_model(
     augment: list | None,
     seed: int,
     submission: dict[str, Any],
-    metrics_prefix: str = "",
+    run_name: str = "model",
     pseudo_training: training.PseudoTraining | None = None,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Train, checkpointing every epoch; return the best model, the history and its validation logits.
@@ -52,7 +52,7 @@ def train_model(
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
         image_cache, image_index, driver_split, recipe, augment, checkpoints, seed,
-        clip=submission["clip"], metrics_prefix=metrics_prefix, pseudo=pseudo_training,
+        clip=submission["clip"], run_name=run_name, pseudo=pseudo_training,
     )  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def train_model_with_pseudo_labels(
     augment: list | None,
     seed: int,
     submission: dict[str, Any],
-    metrics_prefix: str = "",
+    run_name: str = "model",
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """As ``train_model``, with a fixed share of every batch pseudo-labelled, after checking for leaks.
 
@@ -97,14 +97,18 @@ def train_model_with_pseudo_labels(
     mixing = training.PseudoTraining(pseudo_labels, config.fraction, init, tuple(sorted(seen)))
     return train_model(
         image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
-        annealer, training_params, augment, seed, submission, metrics_prefix=metrics_prefix, pseudo_training=mixing,
+        annealer, training_params, augment, seed, submission, run_name=run_name, pseudo_training=mixing,
     )  # fmt: skip
 
 
-def report_training(history: pd.DataFrame, valid_predictions: pd.DataFrame) -> tuple[Figure, Figure, pd.DataFrame]:
+def report_training(
+    history: pd.DataFrame, valid_predictions: pd.DataFrame, model: str = "", pseudo_labelled: bool = False
+) -> tuple[Figure, Figure, pd.DataFrame]:
     """Learning curves, the confusion matrix and per-class scores on the validation drivers."""
+    best = history.loc[history["valid_loss"].idxmin()]
+    title = f"{model}, validation drivers: log loss {best['valid_loss']:.4f} (epoch {int(best['epoch']) + 1})"
     return (
-        reports.learning_curves_figure(history),
-        reports.confusion_matrix_figure(valid_predictions),
+        reports.learning_curves_figure(history, model, pseudo_labelled),
+        reports.confusion_matrix_figure(valid_predictions, title),
         reports.per_class_report(valid_predictions),
     )

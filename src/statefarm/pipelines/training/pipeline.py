@@ -1,8 +1,8 @@
 """``training``: image_cache + a fold's driver_split -> model, history, validation predictions and reports.
 
 Built once and namespaced (``baseline.fold_<k>``, and ``pseudo.fold_<k>`` for the
-retraining with pseudo-labels) rather than copied; the namespace also prefixes the
-metrics the loop logs to MLflow, so every training of one run stays apart.
+retraining with pseudo-labels) rather than copied; the namespace also names the model's
+child run in MLflow, which holds its per-epoch metrics.
 """
 
 from functools import partial, update_wrapper
@@ -47,13 +47,15 @@ def create_pipeline(
     return pipeline(
         [
             node(
-                update_wrapper(partial(function, metrics_prefix=f"{namespace}."), function),
+                update_wrapper(partial(function, run_name=namespace), function),
                 inputs=inputs,
                 outputs=["model", "training_history", "valid_predictions"],
                 name="train_model",
             ),
             node(
-                report_training,
+                update_wrapper(
+                    partial(report_training, model=namespace, pseudo_labelled=init_model is not None), report_training
+                ),
                 inputs=["training_history", "valid_predictions"],
                 outputs=["learning_curves", "confusion_matrix", "validation_report"],
                 name="report_training",

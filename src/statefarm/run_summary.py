@@ -1,0 +1,94 @@
+"""The table a ``kedro run`` ends with: which model scored what, where its submission is, which run holds it.
+
+Plain functions over what the run wrote (cv reports, training histories, submission
+paths); ``hooks.RunSummaryHooks`` gathers them from the catalog and logs the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """One model's score: out of fold (a kind: ``baseline``), or on one fold's validation drivers."""
+
+    name: str
+    scope: str  # "out of fold, 20 drivers" or "fold 0 validation drivers"
+    log_loss: float  # as submitted: calibrated, neighbour-smoothed, clipped
+    accuracy: float
+    best_epochs: tuple[int, ...]  # 1-based, one per fold
+    submission: Path | None = None
+    as_submitted: bool = False  # calibrated, neighbour-smoothed and clipped, as the submission is
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    run_id: str
+    run_name: str
+    experiment_id: str
+    tracking_uri: str
+
+
+def best_epoch(history: pd.DataFrame) -> int:
+    """The kept epoch (lowest validation log loss), counted from 1 as the training log counts."""
+    return int(history.loc[history["valid_loss"].idxmin(), "epoch"]) + 1
+
+
+def out_of_fold_score(
+    name: str, cv_report: pd.DataFrame, histories: Sequence[pd.DataFrame], submission: Path | None
+) -> ModelScore:
+    """A kind's overall ``cv_report`` row, clipped as submitted, with each fold's kept epoch."""
+    overall = cv_report[cv_report["scope"] == "overall"].iloc[0]
+    drivers = int((cv_report["scope"] == "driver").sum())
+    coverage = float(overall.get("coverage", 1.0))
+    scope = f"out of fold, {drivers} drivers" + ("" if coverage >= 1 else f" ({coverage:.0%} of images)")
+    return ModelScore(
+        name, scope, float(overall["log_loss_clipped"]), float(overall["accuracy"]),
+        tuple(best_epoch(history) for history in histories), submission, as_submitted=True,
+    )  # fmt: skip
+
+
+def validation_score(name: str, history: pd.DataFrame) -> ModelScore:
+    """One trained model's best epoch on its validation drivers (no out-of-fold report in this run)."""
+    best = history.loc[history["valid_loss"].idxmin()]
+    return ModelScore(
+        name, "its validation drivers", float(best["valid_loss_clipped"]), float(best["valid_accuracy"]),
+        (best_epoch(history),),
+    )  # fmt: skip
+
+
+def mlflow_ui_hint(run: TrackedRun) -> str:
+    """How to open the run: its URL on a tracking server, or the local UI command and URL."""
+    page = f"#/experiments/{run.experiment_id}/runs/{run.run_id}"
+    if run.tracking_uri.startswith(("http://", "https://")):
+        return f"{run.tracking_uri.rstrip('/')}/{page}"
+    return f"`kedro mlflow ui`, then http://127.0.0.1:5000/{page}"
+
+
+def format_summary(scores: Sequence[ModelScore], run: TrackedRun | None) -> str:
+    """The closing table: one row per model, the lowest log loss marked, the submission to upload named."""
+    lines = ["Run summary"]
+    if scores:
+        best = min(scores, key=lambda score: score.log_loss)
+        width = max(len(score.name) for score in scores)
+        lines.append(f"  {'model':<{width}}  log loss  accuracy  best epoch  scored on")
+        for score in scores:
+            epochs = ",".join(str(epoch) for epoch in score.best_epochs) or "-"
+            mark = "  <- lowest" if score is best and len(scores) > 1 else ""
+            figures = f"{score.log_loss:8.4f}  {score.accuracy:8.3f}  {epochs:>10}"
+            lines.append(f"  {score.name:<{width}}  {figures}  {score.scope}{mark}")
+        if any(score.as_submitted for score in scores):
+            lines.append("  (out of fold: log loss as submitted, calibrated, neighbour-smoothed and clipped)")
+        submitted = [score for score in scores if score.submission is not None]
+        for score in submitted:
+            lines.append(f"  {score.name} submission: {score.submission}")
+        if best.submission is not None:
+            lines.append(f"  Upload: {best.submission}")
+    if run is not None:
+        lines.append(f"  MLflow run '{run.run_name}' ({run.run_id}): {mlflow_ui_hint(run)}")
+    return "\n".join(lines)
