@@ -7,12 +7,14 @@ import subprocess
 import sys
 
 import mlflow
+import nbformat
 import pandas as pd
 import pytest
 import torch
 from kedro.framework.session import KedroSession
+from nbclient import NotebookClient
 
-from tests.conftest import copy_project
+from tests.conftest import REPO_ROOT, copy_project
 
 SMALL_DEMO = {
     "demo_data": {
@@ -75,6 +77,22 @@ def _kedro_run(project) -> str:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout + result.stderr
+
+
+def _check_results_notebook(project):
+    """notebooks/run_results.ipynb runs against the finished run and draws what it promises."""
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / "run_results.ipynb", as_version=4)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KEDRO_ENV", "demo")
+        NotebookClient(
+            notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": project}}
+        ).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    tables = [output for output in outputs if "text/html" in output.get("data", {})]
+    assert len(tables) == 2 and "blend_geometric" in tables[0]["data"]["text/html"]  # overall, then per driver
+    pictures = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(pictures) == 2  # the learning curves and the misclassified images
 
 
 def _run(project, **kwargs):
@@ -198,6 +216,8 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
         assert tags[f"submission.{kind}.sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
         assert json.loads((file.parent / "mlflow_run.json").read_text())["run_id"] == run_id
         assert f"{kind} submission: {file.relative_to(project)}" in summary
+
+    _check_results_notebook(project)
 
     # Resuming the chain: everything is persisted, so no training, tuning or submission node runs.
     before = _mtimes(project)

@@ -83,7 +83,9 @@ def _run_trial(
         trial_params = {**params, "spec": spec, "repeats": config.repeats}
         with tracking.child_run(name, trial_params, {"stage": "augment_tuning"}) as log:
             finals = [
-                fit_on_rows(image_cache, train, valid, config.recipe, spec, None, seed + repeat, clip).history[-1]
+                fit_on_rows(
+                    image_cache, train, valid, config.recipe, spec, None, seed + repeat, clip, log_level=logging.DEBUG
+                ).history[-1]
                 for repeat in range(config.repeats)
             ]
             losses = np.array([final["valid_loss"] for final in finals])

@@ -206,6 +206,7 @@ def fit(
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
     run: dict[str, Any] | None = None,
     label_smoothing: float = 0.0,
+    log_level: int = logging.INFO,
 ) -> FitResult:
     """Train for ``epochs``, validating and checkpointing after each.
 
@@ -229,6 +230,7 @@ def fit(
             ``resume`` refuses a ``last`` made by another; a fresh start moves the folder's
             earlier checkpoints aside.
         label_smoothing: Of the training loss; the validation loss is the plain log loss.
+        log_level: Of the one line per epoch (a scan's trials report once each, at DEBUG).
 
     Returns:
         The per-epoch history, the best epoch and its validation logits.
@@ -320,7 +322,8 @@ def fit(
                 },
             )
         remaining = (epochs - epoch - 1) * stats.seconds
-        logger.info(
+        logger.log(
+            log_level,
             "epoch %d/%d  train loss %.4f acc %.3f | valid loss %.4f (clipped %.4f) acc %.3f | lr %.2e | "
             "%.0f img/s | ETA %.0fs%s",
             epoch + 1, epochs, stats.loss, stats.accuracy, scores["log_loss"], scores["log_loss_clipped"],

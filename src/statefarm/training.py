@@ -154,6 +154,7 @@ def fit_on_rows(
     clip: float,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
     pseudo: PseudoTraining | None = None,
+    log_level: int = logging.INFO,
 ) -> engine.FitResult:
     """Train on the ``train`` rows (``img``, ``label``) and validate on the ``valid`` rows.
 
@@ -209,7 +210,7 @@ def fit_on_rows(
         epochs=config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
         resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
         on_epoch=on_epoch, run=describe_run(recipe, augment, seed, train, valid, pseudo),
-        label_smoothing=config.label_smoothing,
+        label_smoothing=config.label_smoothing, log_level=log_level,
     )  # fmt: skip
 
 
