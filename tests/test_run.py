@@ -89,7 +89,7 @@ def _check_results_notebook(project):
         ).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
-    tables = [output for output in outputs if "text/html" in output.get("data", {})]
+    tables = [output for output in outputs if output.output_type == "execute_result" and "text/html" in output.data]
     assert len(tables) == 2 and "blend_geometric" in tables[0]["data"]["text/html"]  # overall, then per driver
     pictures = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(pictures) == 2  # the learning curves and the misclassified images
