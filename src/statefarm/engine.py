@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -116,7 +117,10 @@ def train_one_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     steps_per_epoch = len(loader)
     started = time.perf_counter()
-    progress = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not sys.stderr.isatty())
+    # A terminal that reports no size (a pty opened by `script`, some CI runners) would get a
+    # zero-width bar from tqdm; shutil falls back to $COLUMNS, then 80.
+    width = shutil.get_terminal_size().columns
+    progress = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, ncols=width, disable=not sys.stderr.isatty())
     for step, (images, targets) in enumerate(progress):
         inputs = to_model_input(images, data_config["mean"], data_config["std"], runtime.device, runtime.channels_last)
         targets = targets.to(runtime.device, non_blocking=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
-import logging
 import re
 import signal
 import threading
@@ -22,8 +21,7 @@ from kedro.pipeline import Pipeline
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
 from statefarm import run_summary
-
-logger = logging.getLogger(__name__)
+from statefarm.atomic import write_atomic
 
 
 class ParameterHooks:
@@ -160,16 +158,21 @@ class RunSummaryHooks:
         client = mlflow.MlflowClient()
         client.set_tag(self._run.run_id, f"submission.{kind}.path", str(path))
         client.set_tag(self._run.run_id, f"submission.{kind}.sha256", link["sha256"])
-        (path.parent / "mlflow_run.json").write_text(json.dumps(link, indent=2) + "\n")
+        write_atomic(path.parent / "mlflow_run.json", lambda partial: partial.write_text(json.dumps(link, indent=2)))
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
-        logger.info(run_summary.format_summary(_scores(pipeline, catalog), self._run))
+        outputs = {name for name in pipeline.all_outputs() if catalog.exists(name)}
+        submissions = {
+            name.removesuffix(".submission"): _shown(catalog.get(name).latest_path())
+            for name in sorted(outputs)
+            if name.endswith(".submission")
+        }
+        run_summary.log_summary(_scores(outputs, catalog), submissions, self._run)
 
 
-def _scores(pipeline: Pipeline, catalog: CatalogProtocol) -> list[run_summary.ModelScore]:
-    """Each model kind the pipeline reports out of fold; else each model it trained, on its validation drivers."""
-    outputs = {name for name in pipeline.all_outputs() if catalog.exists(name)}
+def _scores(outputs: set[str], catalog: CatalogProtocol) -> list[run_summary.ModelScore]:
+    """Each model kind reported out of fold in ``outputs``; else each model trained, on its validation drivers."""
     histories: dict[str, pd.DataFrame] = {
         name.removesuffix(".training_history"): catalog.load(name)
         for name in sorted(outputs)
@@ -179,9 +182,7 @@ def _scores(pipeline: Pipeline, catalog: CatalogProtocol) -> list[run_summary.Mo
     for kind in ("baseline", "pseudo"):
         if f"{kind}.cv_report" in outputs:
             folds = [history for model, history in histories.items() if model.startswith(f"{kind}.fold_")]
-            submission = catalog.get(f"{kind}.submission") if f"{kind}.submission" in outputs else None
-            path = _shown(submission.latest_path()) if submission is not None else None
-            scores.append(run_summary.out_of_fold_score(kind, catalog.load(f"{kind}.cv_report"), folds, path))
+            scores.append(run_summary.out_of_fold_score(kind, catalog.load(f"{kind}.cv_report"), folds))
         else:
             scores += [
                 run_summary.validation_score(model, history)

@@ -1,16 +1,19 @@
 """The table a ``kedro run`` ends with: which model scored what, where its submission is, which run holds it.
 
 Plain functions over what the run wrote (cv reports, training histories, submission
-paths); ``hooks.RunSummaryHooks`` gathers them from the catalog and logs the table.
+paths); ``hooks.RunSummaryHooks`` gathers them from the catalog and calls ``log_summary``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+logger = logging.getLogger(__name__)  # conf/logging.yml prints it without the log-line prefix
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,6 @@ class ModelScore:
     log_loss: float  # as submitted: calibrated, neighbour-smoothed, clipped
     accuracy: float
     best_epochs: tuple[int, ...]  # 1-based, one per fold
-    submission: Path | None = None
     as_submitted: bool = False  # calibrated, neighbour-smoothed and clipped, as the submission is
 
 
@@ -39,9 +41,7 @@ def best_epoch(history: pd.DataFrame) -> int:
     return int(history.loc[history["valid_loss"].idxmin(), "epoch"]) + 1
 
 
-def out_of_fold_score(
-    name: str, cv_report: pd.DataFrame, histories: Sequence[pd.DataFrame], submission: Path | None
-) -> ModelScore:
+def out_of_fold_score(name: str, cv_report: pd.DataFrame, histories: Sequence[pd.DataFrame]) -> ModelScore:
     """A kind's overall ``cv_report`` row, clipped as submitted, with each fold's kept epoch."""
     overall = cv_report[cv_report["scope"] == "overall"].iloc[0]
     drivers = int((cv_report["scope"] == "driver").sum())
@@ -49,7 +49,7 @@ def out_of_fold_score(
     scope = f"out of fold, {drivers} drivers" + ("" if coverage >= 1 else f" ({coverage:.0%} of images)")
     return ModelScore(
         name, scope, float(overall["log_loss_clipped"]), float(overall["accuracy"]),
-        tuple(best_epoch(history) for history in histories), submission, as_submitted=True,
+        tuple(best_epoch(history) for history in histories), as_submitted=True,
     )  # fmt: skip
 
 
@@ -64,17 +64,24 @@ def validation_score(name: str, history: pd.DataFrame) -> ModelScore:
 
 def mlflow_ui_hint(run: TrackedRun) -> str:
     """How to open the run: its URL on a tracking server, or the local UI command and URL."""
-    page = f"#/experiments/{run.experiment_id}/runs/{run.run_id}"
+    # MLflow 3's UI starts on its GenAI pages; the parameter switches it to model training.
+    page = f"#/experiments/{run.experiment_id}/runs/{run.run_id}?workflowType=machine_learning"
     if run.tracking_uri.startswith(("http://", "https://")):
         return f"{run.tracking_uri.rstrip('/')}/{page}"
     return f"`kedro mlflow ui`, then http://127.0.0.1:5000/{page}"
 
 
-def format_summary(scores: Sequence[ModelScore], run: TrackedRun | None) -> str:
-    """The closing table: one row per model, the lowest log loss marked, the submission to upload named."""
+def format_summary(scores: Sequence[ModelScore], submissions: Mapping[str, Path], run: TrackedRun | None) -> str:
+    """The closing table: one row per model, the lowest log loss marked, the submissions and the one to upload.
+
+    Args:
+        scores: One per model kind (out of fold) or trained model (its validation drivers).
+        submissions: The file each kind's submission was written to in this run.
+        run: The MLflow run, when there is one.
+    """
     lines = ["Run summary"]
+    best = min(scores, key=lambda score: score.log_loss) if scores else None
     if scores:
-        best = min(scores, key=lambda score: score.log_loss)
         width = max(len(score.name) for score in scores)
         lines.append(f"  {'model':<{width}}  log loss  accuracy  best epoch  scored on")
         for score in scores:
@@ -84,11 +91,15 @@ def format_summary(scores: Sequence[ModelScore], run: TrackedRun | None) -> str:
             lines.append(f"  {score.name:<{width}}  {figures}  {score.scope}{mark}")
         if any(score.as_submitted for score in scores):
             lines.append("  (out of fold: log loss as submitted, calibrated, neighbour-smoothed and clipped)")
-        submitted = [score for score in scores if score.submission is not None]
-        for score in submitted:
-            lines.append(f"  {score.name} submission: {score.submission}")
-        if best.submission is not None:
-            lines.append(f"  Upload: {best.submission}")
+    for kind, path in submissions.items():
+        lines.append(f"  {kind} submission: {path}")
+    if best is not None and best.name in submissions:
+        lines.append(f"  Upload: {submissions[best.name]}")
     if run is not None:
-        lines.append(f"  MLflow run '{run.run_name}' ({run.run_id}): {mlflow_ui_hint(run)}")
+        lines.append(f"  MLflow run '{run.run_name}' ({run.run_id})")
+        lines.append(f"  Open it: {mlflow_ui_hint(run)}")
     return "\n".join(lines)
+
+
+def log_summary(scores: Sequence[ModelScore], submissions: Mapping[str, Path], run: TrackedRun | None) -> None:
+    logger.info(format_summary(scores, submissions, run))

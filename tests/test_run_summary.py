@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pandas as pd
+
+from statefarm.run_summary import TrackedRun, format_summary, out_of_fold_score, validation_score
+
+HISTORY = pd.DataFrame(
+    {"epoch": [0, 1, 2], "valid_loss": [1.2, 0.8, 0.9], "valid_loss_clipped": [1.21, 0.81, 0.91],
+     "valid_accuracy": [0.5, 0.7, 0.68]}
+)  # fmt: skip
+REPORT = pd.DataFrame(
+    {"scope": ["overall", "driver", "driver"], "log_loss_clipped": [0.7, 0.5, 0.9], "accuracy": [0.75, 0.8, 0.7],
+     "coverage": [1.0, None, None]}
+)  # fmt: skip
+
+
+def test_the_summary_names_the_lowest_model_and_its_submission_to_upload():
+    baseline = out_of_fold_score("baseline", REPORT, [HISTORY, HISTORY])
+    pseudo = out_of_fold_score("pseudo", REPORT.assign(log_loss_clipped=[0.6, 0.5, 0.7]), [HISTORY])
+    submissions = {"baseline": Path("b.csv"), "pseudo": Path("p.csv")}
+    run = TrackedRun("abc123", "pseudo_label · demo · 2026-12-01 12:00", "7", "sqlite:///mlflow.db")
+    text = format_summary([baseline, pseudo], submissions, run)
+    lines = text.splitlines()
+    assert lines[0] == "Run summary"
+    assert lines[2].split()[:5] == ["baseline", "0.7000", "0.750", "2,2", "out"]  # each fold's kept epoch, from 1
+    assert lines[3].endswith("<- lowest") and lines[3].split()[0] == "pseudo"
+    assert "  Upload: p.csv" in lines and "as submitted" in text
+    assert (
+        lines[-1]
+        == "  Open it: `kedro mlflow ui`, then http://127.0.0.1:5000/#/experiments/7/runs/abc123?workflowType=machine_learning"
+    )
+
+
+def test_without_an_out_of_fold_report_each_model_is_scored_on_its_validation_drivers():
+    text = format_summary([validation_score("baseline.fold_0", HISTORY)], {}, None)
+    assert "baseline.fold_0    0.8100     0.700           2  its validation drivers" in text
+    assert "Upload" not in text and "as submitted" not in text and "MLflow" not in text
+    server = TrackedRun("abc", "run", "1", "https://mlflow.example.com/")
+    assert format_summary([], {}, server).endswith(
+        "Open it: https://mlflow.example.com/#/experiments/1/runs/abc?workflowType=machine_learning"
+    )
