@@ -86,10 +86,12 @@ def copy_project(tmp_path: Path, monkeypatch) -> Path:
     shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
     # The store conf/base names, but absolute: MLflow caches a store per URI, so the relative
-    # "sqlite:///mlflow.db" would keep writing to the first test's folder.
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(
-        f"server:\n  mlflow_tracking_uri: sqlite:///{tmp_path / 'mlflow.db'}\n"
-    )
+    # "sqlite:///mlflow.db" would keep writing to the first test's folder. Every environment
+    # gets it, as --env=demo reads conf/demo, not conf/local.
+    for environment in ("local", "demo", "real80x60"):
+        (tmp_path / "conf" / environment / "mlflow.yml").write_text(
+            f"server:\n  mlflow_tracking_uri: sqlite:///{tmp_path / 'mlflow.db'}\n"
+        )
     (tmp_path / "src").mkdir()  # the package itself is installed
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")

@@ -131,7 +131,12 @@ def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure
         ax.set(title=transform, xlabel=trials["argument"].iloc[0], ylabel="valid log loss")
     for ax in list(axes.flat)[len(transforms) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    legend = {}  # one legend for every panel: the first may have no kept value or failure to show
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in transforms:
+                legend.setdefault(label, handle)
+    figure.legend(legend.values(), legend.keys(), loc="lower right", fontsize=8)
     figure.suptitle("Augmentation scan on the driver sample (lower is better)")
     figure.tight_layout()
     return figure

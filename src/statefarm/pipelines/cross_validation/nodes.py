@@ -44,7 +44,8 @@ def report_cross_validation(
     report = cv.cv_report(oof_predictions, submission["clip"], labelled)
     logits = oof_predictions.drop(columns=list(cv.PROBABILITIES))
     overall = report[report["scope"] == "overall"].iloc[0]
-    title = f"{kind} out of fold, {oof_predictions['subject'].nunique()} drivers: log loss {overall['log_loss']:.4f}"
+    drivers = oof_predictions["subject"].nunique()
+    title = f"{kind} out of fold, {drivers} drivers: log loss {overall['log_loss_clipped']:.4f} as submitted"
     return (
         report,
         as_metric_history(cv.cv_metrics(report)),
