@@ -6,7 +6,7 @@ import torch
 
 from statefarm import engine
 from statefarm.checkpoints import CheckpointMismatchError, CheckpointStore, load_checkpoint, save_atomic
-from statefarm.loaders import CachedImageDataset, make_loader
+from statefarm.loaders import CachedImageDataset, DeviceBatches, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
 from statefarm.splits import SplitConfig, assign_folds, split_fold
@@ -107,7 +107,12 @@ def test_resume_after_an_interruption_reproduces_the_uninterrupted_run(prepared_
         torch.testing.assert_close(resumed["model"][name], tensor, rtol=0, atol=0, msg=name)
 
 
-def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(prepared_data, split, tmp_path):
+@pytest.mark.parametrize(("check_every", "where"), [(1, "step 0"), (2, "steps 0-1")])
+def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(
+    prepared_data, split, tmp_path, monkeypatch, check_every, where
+):
+    # check_every 2 is how CUDA runs: the loss is checked every few steps, without a host sync per step.
+    monkeypatch.setattr(engine, "_finite_checks_every", lambda device: check_every)
     model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
     store = CheckpointStore(tmp_path)
 
@@ -115,7 +120,7 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(prepared_data
         with torch.no_grad():
             model.head[-1].weight.fill_(float("nan"))
 
-    with pytest.raises(engine.NonFiniteLossError, match=r"epoch 1, step 0.*last\.pt"):
+    with pytest.raises(engine.NonFiniteLossError, match=rf"epoch 1, {where};.*last\.pt"):
         engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=3, store=store, seed=0,
                    clip=1e-3, on_epoch=diverge)  # fmt: skip
     last = store.load("last")
@@ -192,3 +197,14 @@ def test_label_smoothing_mixes_the_target_with_uniform_for_hard_and_soft_labels(
         expected = -(smoothed * log_p).sum(1).mean()
         assert engine.loss_fn(logits, targets, label_smoothing=0.2) == pytest.approx(expected.item(), rel=1e-6)
         assert engine.loss_fn(logits, targets) == pytest.approx(-(dense * log_p).sum(1).mean().item(), rel=1e-6)
+
+
+def test_device_batches_normalize_on_the_device_in_the_loaders_order():
+    images = torch.randint(0, 256, (4, 3, 5, 6), dtype=torch.uint8)
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    batches = DeviceBatches([(images, torch.arange(4))] * 2, mean, std, torch.device("cpu"), channels_last=True)
+    (inputs, targets), _ = list(batches)
+    expected = (images.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(inputs, expected)
+    assert inputs.is_contiguous(memory_format=torch.channels_last) and targets.tolist() == [0, 1, 2, 3]
+    assert len(batches) == 2

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from statefarm.checkpoints import CheckpointStore, check_same_run
-from statefarm.loaders import seed_epoch, to_model_input
+from statefarm.loaders import DeviceBatches, seed_epoch
 from statefarm.metrics import classification_scores
 from statefarm.optim import GradientNormAnnealer
 
@@ -96,6 +96,14 @@ class EpochStats:
     lr: float = 0.0
 
 
+def _finite_checks_every(device: torch.device) -> int:
+    """How many steps apart the loss is checked for NaN: each step costs a host sync on CUDA."""
+    return CUDA_CHECK_EVERY if device.type == "cuda" else 1
+
+
+CUDA_CHECK_EVERY = 32
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -105,32 +113,45 @@ def train_one_epoch(
     epoch: int,
     scheduler: Any = None,
     annealer: GradientNormAnnealer | None = None,
-    on_non_finite: Callable[[int, int], NonFiniteLossError] | None = None,
+    on_non_finite: Callable[[int, str], NonFiniteLossError] | None = None,
     label_smoothing: float = 0.0,
 ) -> EpochStats:
     """One pass over ``loader``; steps the scheduler per update.
 
+    The loss, accuracy and NaN check stay on the device: on CUDA the host waits for them
+    only every ``CUDA_CHECK_EVERY`` steps and at the end, so the GPU is never kept idle
+    by a per-step ``.item()``. On the CPU every step is checked (it costs nothing there).
+
     Raises:
-        NonFiniteLossError: At the first NaN or infinite loss, before the optimizer step.
+        NonFiniteLossError: At the first NaN or infinite loss, before the optimizer step on
+            the CPU; on CUDA within ``CUDA_CHECK_EVERY`` steps of it. Either way before any
+            checkpoint of the epoch is written.
     """
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    steps_per_epoch = len(loader)
+    batches = DeviceBatches(loader, data_config["mean"], data_config["std"], runtime.device, runtime.channels_last)
+    total_loss = torch.zeros((), device=runtime.device)
+    correct = torch.zeros((), dtype=torch.long, device=runtime.device)
+    finite = torch.ones((), dtype=torch.bool, device=runtime.device)
+    seen, steps_per_epoch, check_every = 0, len(loader), _finite_checks_every(runtime.device)
+    checked = -1  # the last step known finite
     started = time.perf_counter()
     # A terminal that reports no size (a pty opened by `script`, some CI runners) would get a
     # zero-width bar from tqdm; shutil falls back to $COLUMNS, then 80.
     width = shutil.get_terminal_size().columns
-    progress = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, ncols=width, disable=not sys.stderr.isatty())
-    for step, (images, targets) in enumerate(progress):
-        inputs = to_model_input(images, data_config["mean"], data_config["std"], runtime.device, runtime.channels_last)
-        targets = targets.to(runtime.device, non_blocking=True)
+    progress = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, ncols=width, disable=not sys.stderr.isatty())
+    for step, (inputs, targets) in enumerate(progress):
         with runtime.autocast():
             logits = model(inputs)
         loss = loss_fn(logits, targets, label_smoothing)
-        if not torch.isfinite(loss):
-            if on_non_finite is not None:
-                raise on_non_finite(epoch, step)
-            raise NonFiniteLossError(f"loss is {float(loss)} at epoch {epoch}, step {step}")
+        finite &= torch.isfinite(loss)
+        if (step + 1) % check_every == 0 or step + 1 == steps_per_epoch:
+            if not finite:  # the one host sync, every `check_every` steps
+                window = f"step {step}" if checked + 1 == step else f"steps {checked + 1}-{step}"
+                if on_non_finite is not None:
+                    raise on_non_finite(epoch, window)
+                raise NonFiniteLossError(f"loss became NaN or infinite at epoch {epoch}, {window}")
+            checked = step
+            progress.set_postfix(loss=f"{float(total_loss) / max(seen, 1):.4f}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if annealer is not None:
@@ -140,16 +161,16 @@ def train_one_epoch(
         if scheduler is not None:
             scheduler.step_update(num_updates=epoch * steps_per_epoch + step + 1)
 
-        batch = len(images)
+        batch = inputs.shape[0]
         seen += batch
-        total_loss += float(detached) * batch
+        total_loss += detached * batch
         hard = targets if targets.dtype == torch.long else targets.argmax(1)
-        correct += int((logits.argmax(1) == hard).sum())
-        progress.set_postfix(loss=f"{total_loss / seen:.4f}")
+        correct += (logits.argmax(1) == hard).sum()
+    loss_sum, correct_count = float(total_loss), int(correct)
     seconds = time.perf_counter() - started
     return EpochStats(
-        loss=total_loss / max(seen, 1),
-        accuracy=correct / max(seen, 1),
+        loss=loss_sum / max(seen, 1),
+        accuracy=correct_count / max(seen, 1),
         images_per_s=seen / max(seconds, 1e-9),
         seconds=seconds,
         grad_sq_sum=annealer.current if annealer is not None else 0.0,
@@ -161,15 +182,16 @@ def train_one_epoch(
 def predict_logits(
     model: nn.Module, loader: DataLoader, runtime: Runtime, data_config: dict[str, Any]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (float32, CPU) and targets of every item of ``loader``, in order."""
+    """Logits (float32, CPU) and targets of every item of ``loader``, in order; one copy to the host at the end."""
     model.eval()
     all_logits, all_targets = [], []
-    for images, targets in loader:
-        inputs = to_model_input(images, data_config["mean"], data_config["std"], runtime.device, runtime.channels_last)
+    for inputs, targets in DeviceBatches(
+        loader, data_config["mean"], data_config["std"], runtime.device, runtime.channels_last
+    ):
         with runtime.autocast():
-            all_logits.append(model(inputs).float().cpu())
+            all_logits.append(model(inputs).float())
         all_targets.append(targets)
-    return torch.cat(all_logits), torch.cat(all_targets)
+    return torch.cat(all_logits).cpu(), torch.cat(all_targets).cpu()
 
 
 def evaluate(
@@ -264,10 +286,10 @@ def fit(
     elif store is not None and (aside := store.set_aside()) is not None:
         logger.warning("Starting afresh: an earlier run's checkpoints were moved to %s", aside)
 
-    def non_finite(epoch: int, step: int) -> NonFiniteLossError:
+    def non_finite(epoch: int, steps: str) -> NonFiniteLossError:
         kept = store.path("last") if store is not None and store.exists("last") else "none"
         return NonFiniteLossError(
-            f"loss became NaN or infinite at epoch {epoch}, step {step}; training stopped. "
+            f"loss became NaN or infinite at epoch {epoch}, {steps}; training stopped. "
             f"Last good checkpoint, left untouched: {kept}. Lower the learning rate or check the inputs."
         )
 
