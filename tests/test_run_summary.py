@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from statefarm.run_summary import TrackedRun, format_summary, out_of_fold_score, validation_score
+from statefarm.run_summary import TrackedRun, format_summary, out_of_fold_score, validation_score, where_the_time_went
 
 HISTORY = pd.DataFrame(
     {"epoch": [0, 1, 2], "valid_loss": [1.2, 0.8, 0.9], "valid_loss_clipped": [1.21, 0.81, 0.91],
@@ -38,4 +38,13 @@ def test_without_an_out_of_fold_report_each_model_is_scored_on_its_validation_dr
     server = TrackedRun("abc", "run", "1", "https://mlflow.example.com/")
     assert format_summary([], {}, server).endswith(
         "Open it: https://mlflow.example.com/#/experiments/1/runs/abc?workflowType=machine_learning"
+    )
+
+
+def test_the_time_goes_to_stages_with_each_folds_copies_summed():
+    seconds = {"tune_augmentations": 185.0, "baseline.fold_0.train_model": 80.0, "baseline.fold_1.train_model": 82.5,
+               "pseudo.fold_10.train_model": 90.0, "index_images": 1.2}  # fmt: skip
+    assert where_the_time_went(seconds, most=3) == (
+        "  Time in nodes: 7m19s; tune_augmentations 3m05s (42%), baseline.fold_*.train_model 2m42s (37%), "
+        "pseudo.fold_*.train_model 1m30s (21%)"
     )

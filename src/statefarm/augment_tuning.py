@@ -26,6 +26,7 @@ from statefarm.cache import ImageCache
 from statefarm.config import Params
 from statefarm.models import ModelConfig
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.run_summary import format_duration
 from statefarm.splits import check_disjoint
 from statefarm.training import Recipe, TrainingConfig, fit_on_rows
 
@@ -116,14 +117,6 @@ class ScanProgress:
             self.done, self.trials, row["trial"], row["valid_loss"], format_duration(remaining),
         )  # fmt: skip
         return row
-
-
-def format_duration(seconds: float) -> str:
-    """``1h02m``, ``4m05s`` or ``12s``."""
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def scan_augmentations(

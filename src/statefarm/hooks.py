@@ -8,6 +8,7 @@ import json
 import re
 import signal
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
 from statefarm import run_summary
@@ -129,11 +130,13 @@ class RunSummaryHooks:
     def __init__(self) -> None:
         self._catalog: CatalogProtocol | None = None
         self._run: run_summary.TrackedRun | None = None
+        self._started: dict[str, float] = {}
+        self._seconds: dict[str, float] = {}
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], catalog: CatalogProtocol) -> None:
         # kedro-mlflow's hook, registered after this one, runs first: its run is active here.
-        self._catalog, self._run = catalog, None
+        self._catalog, self._run, self._started, self._seconds = catalog, None, {}, {}
         active = mlflow.active_run()
         if active is None:
             return
@@ -147,6 +150,14 @@ class RunSummaryHooks:
             client.set_experiment_tag(experiment.experiment_id, "mlflow.experimentKind", "custom_model_development")
         info = active.info
         self._run = run_summary.TrackedRun(info.run_id, name, info.experiment_id, mlflow.get_tracking_uri())
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        self._started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        self._seconds[node.name] = time.perf_counter() - self._started.pop(node.name)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
@@ -168,7 +179,7 @@ class RunSummaryHooks:
             for name in sorted(outputs)
             if name.endswith(".submission")
         }
-        run_summary.log_summary(_scores(outputs, catalog), submissions, self._run)
+        run_summary.log_summary(_scores(outputs, catalog), submissions, self._run, self._seconds)
 
 
 def _scores(outputs: set[str], catalog: CatalogProtocol) -> list[run_summary.ModelScore]:

@@ -7,6 +7,7 @@ paths); ``hooks.RunSummaryHooks`` gathers them from the catalog and calls ``log_
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +72,39 @@ def mlflow_ui_hint(run: TrackedRun) -> str:
     return f"`kedro mlflow ui`, then http://127.0.0.1:5000/{page}"
 
 
-def format_summary(scores: Sequence[ModelScore], submissions: Mapping[str, Path], run: TrackedRun | None) -> str:
+def format_duration(seconds: float) -> str:
+    """``1h02m``, ``4m05s`` or ``12s``."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def where_the_time_went(node_seconds: Mapping[str, float], most: int = 5) -> str:
+    """The run's wall time and the stages that took most of it, each fold's copies of a node summed."""
+    stages: dict[str, float] = {}
+    for name, seconds in node_seconds.items():
+        stage = re.sub(r"\bfold_\d+\b", "fold_*", name)
+        stages[stage] = stages.get(stage, 0.0) + seconds
+    total = sum(stages.values())
+    slowest = sorted(stages.items(), key=lambda item: -item[1])[:most]
+    parts = ", ".join(f"{stage} {format_duration(seconds)} ({seconds / total:.0%})" for stage, seconds in slowest)
+    return f"  Time in nodes: {format_duration(total)}; {parts}"
+
+
+def format_summary(
+    scores: Sequence[ModelScore],
+    submissions: Mapping[str, Path],
+    run: TrackedRun | None,
+    node_seconds: Mapping[str, float] | None = None,
+) -> str:
     """The closing table: one row per model, the lowest log loss marked, the submissions and the one to upload.
 
     Args:
         scores: One per model kind (out of fold) or trained model (its validation drivers).
         submissions: The file each kind's submission was written to in this run.
         run: The MLflow run, when there is one.
+        node_seconds: How long each node ran, for where the time went.
     """
     lines = ["Run summary"]
     best = min(scores, key=lambda score: score.log_loss) if scores else None
@@ -95,11 +122,18 @@ def format_summary(scores: Sequence[ModelScore], submissions: Mapping[str, Path]
         lines.append(f"  {kind} submission: {path}")
     if best is not None and best.name in submissions:
         lines.append(f"  Upload: {submissions[best.name]}")
+    if node_seconds:
+        lines.append(where_the_time_went(node_seconds))
     if run is not None:
         lines.append(f"  MLflow run '{run.run_name}' ({run.run_id})")
         lines.append(f"  Open it: {mlflow_ui_hint(run)}")
     return "\n".join(lines)
 
 
-def log_summary(scores: Sequence[ModelScore], submissions: Mapping[str, Path], run: TrackedRun | None) -> None:
-    logger.info(format_summary(scores, submissions, run))
+def log_summary(
+    scores: Sequence[ModelScore],
+    submissions: Mapping[str, Path],
+    run: TrackedRun | None,
+    node_seconds: Mapping[str, float] | None = None,
+) -> None:
+    logger.info(format_summary(scores, submissions, run, node_seconds))
