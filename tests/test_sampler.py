@@ -52,3 +52,19 @@ def test_works_as_a_dataloader_batch_sampler_with_workers():
 def test_impossible_shares_are_refused(batch_size, fraction):
     with pytest.raises(ValueError):
         MixedBatchSampler(10, 10, batch_size, fraction)
+
+
+@pytest.mark.parametrize(("labelled", "world_size"), [(1000, 2), (97, 3)])
+def test_each_rank_keeps_the_exact_share_and_the_ranks_cover_the_labelled_items(labelled, world_size):
+    ranks = [
+        MixedBatchSampler(labelled, 500, 12, 0.25, seed=3, rank=r, world_size=world_size) for r in range(world_size)
+    ]
+    batches = [list(sampler) for sampler in ranks]
+    assert len({len(rank_batches) for rank_batches in batches}) == 1  # the same number of steps on every rank
+    assert all(len(rank_batches) == len(sampler) for rank_batches, sampler in zip(batches, ranks, strict=True))
+    for rank_batches in batches:
+        assert all(sum(i >= labelled for i in batch) == 3 for batch in rank_batches)
+    seen = [i for rank_batches in batches for batch in rank_batches for i in batch if i < labelled]
+    assert set(seen) == set(range(labelled)) and len(seen) - labelled < world_size  # padding: fewer than a rank each
+    single = list(MixedBatchSampler(labelled, 500, 12, 0.25, seed=3))
+    assert single == list(MixedBatchSampler(labelled, 500, 12, 0.25, seed=3, rank=0, world_size=1))

@@ -107,6 +107,13 @@ class ImageCache:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __reduce_ex__(self, protocol: int):
+        """A memory-mapped cache travels to another process (a data-parallel worker) as its folder, not its pixels."""
+        filename = getattr(self.images, "filename", None)
+        if filename is None:
+            return super().__reduce_ex__(protocol)
+        return open_image_cache, (Path(filename).parent,)
+
     @cached_property
     def rows(self) -> dict[str, int]:
         """Row of each image name."""

@@ -20,9 +20,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from statefarm import distributed
 from statefarm.checkpoints import CheckpointStore, check_same_run
 from statefarm.loaders import DeviceBatches, seed_epoch
 from statefarm.metrics import classification_scores
@@ -145,7 +147,7 @@ def train_one_epoch(
         loss = loss_fn(logits, targets, label_smoothing)
         finite &= torch.isfinite(loss)
         if (step + 1) % check_every == 0 or step + 1 == steps_per_epoch:
-            if not finite:  # the one host sync, every `check_every` steps
+            if not distributed.all_agree(finite):  # the one host sync, every `check_every` steps
                 window = f"step {step}" if checked + 1 == step else f"steps {checked + 1}-{step}"
                 if on_non_finite is not None:
                     raise on_non_finite(epoch, window)
@@ -171,7 +173,7 @@ def train_one_epoch(
     return EpochStats(
         loss=loss_sum / max(seen, 1),
         accuracy=correct_count / max(seen, 1),
-        images_per_s=seen / max(seconds, 1e-9),
+        images_per_s=seen * distributed.ranks() / max(seconds, 1e-9),
         seconds=seconds,
         grad_sq_sum=annealer.current if annealer is not None else 0.0,
         lr=optimizer.param_groups[0]["lr"],
@@ -209,9 +211,15 @@ class FitResult:
     best_valid_logits: torch.Tensor | None = None
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model itself, out of ``DistributedDataParallel`` and ``torch.compile``."""
+    if isinstance(model, DistributedDataParallel):
+        model = model.module
+    return getattr(model, "_orig_mod", model)
+
+
 def _state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
-    return {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    return {name: tensor.detach().cpu() for name, tensor in unwrap(model).state_dict().items()}
 
 
 def fit(
@@ -271,7 +279,7 @@ def fit(
     if resume and store is not None and store.exists("last"):
         last = store.load("last")
         check_same_run(last.get("run"), run, store.path("last"))
-        getattr(model, "_orig_mod", model).load_state_dict(last["model"])
+        unwrap(model).load_state_dict(last["model"])
         optimizer.load_state_dict(last["optimizer"])
         if scheduler is not None and last.get("scheduler") is not None:
             scheduler.load_state_dict(last["scheduler"])
@@ -283,7 +291,7 @@ def fit(
         if store.exists("best"):
             result.best_valid_logits = store.load("best").get("valid_logits")
         logger.info("Resuming from %s after epoch %d", store.path("last"), last["epoch"])
-    elif store is not None and (aside := store.set_aside()) is not None:
+    elif store is not None and distributed.is_main() and (aside := store.set_aside()) is not None:
         logger.warning("Starting afresh: an earlier run's checkpoints were moved to %s", aside)
 
     def non_finite(epoch: int, steps: str) -> NonFiniteLossError:
@@ -316,7 +324,7 @@ def fit(
         result.history.append({"epoch": epoch, **metrics})
         if scores["log_loss"] < best_loss:
             best_loss, result.best_epoch, result.best_valid_logits = scores["log_loss"], epoch, valid_logits
-        if store is not None:
+        if store is not None and distributed.is_main():  # one writer when data-parallel
             model_state = _state_dict(model)
             if result.best_epoch == epoch:
                 store.save(
@@ -349,7 +357,7 @@ def fit(
             )
         remaining = (epochs - epoch - 1) * stats.seconds
         logger.log(
-            log_level,
+            log_level if distributed.is_main() else logging.DEBUG,
             "epoch %d/%d  train loss %.4f acc %.3f | valid loss %.4f (clipped %.4f) acc %.3f | lr %.2e | "
             "%.0f img/s | ETA %.0fs%s",
             epoch + 1, epochs, stats.loss, stats.accuracy, scores["log_loss"], scores["log_loss_clipped"],

@@ -83,21 +83,24 @@ def make_loader(
     device: torch.device,
     seed: int,
     batch_sampler: Sampler[list[int]] | None = None,
+    sampler: Sampler[int] | None = None,
 ) -> DataLoader:
     """A ``DataLoader`` with pinned memory on CUDA and seeded shuffling.
 
     With ``batch_sampler`` (e.g. ``MixedBatchSampler``) it decides the batches instead
-    of ``batch_size`` and ``shuffle``.
+    of ``batch_size`` and ``shuffle``; with ``sampler`` (e.g. ``DistributedSampler``, this
+    process's share) it decides the order instead of ``shuffle``.
 
     Workers are not persistent: each epoch starts them afresh from the loader's
     generator, which ``seed_epoch`` resets, so epoch ``k`` draws the same batches
     and augmentations whether the run was resumed or not.
     """
-    batching = (
-        {"batch_sampler": batch_sampler}
-        if batch_sampler is not None
-        else {"batch_size": batch_size, "shuffle": shuffle}
-    )
+    if batch_sampler is not None:
+        batching = {"batch_sampler": batch_sampler}
+    elif sampler is not None:
+        batching = {"batch_size": batch_size, "sampler": sampler}
+    else:
+        batching = {"batch_size": batch_size, "shuffle": shuffle}
     return DataLoader(
         dataset,
         **batching,
@@ -111,8 +114,9 @@ def make_loader(
 def seed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
     """Make epoch ``epoch``'s shuffling and augmentation depend only on ``seed`` and ``epoch``."""
     loader.generator.manual_seed(seed * 1_000_003 + epoch)
-    if hasattr(loader.batch_sampler, "set_epoch"):
-        loader.batch_sampler.set_epoch(epoch)
+    for sampler in (loader.batch_sampler, loader.sampler):  # MixedBatchSampler, DistributedSampler
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
     transform = getattr(loader.dataset, "transform", None)
     if loader.num_workers == 0 and transform is not None:
         transform.set_random_seed(seed * 1_000_003 + epoch)

@@ -24,15 +24,32 @@ class MixedBatchSampler(Sampler[list[int]]):
     pool runs out. Shuffles depend only on ``seed`` and the epoch (``set_epoch``), so
     a resumed run draws the same batches.
 
+    With ``world_size`` > 1 (data-parallel training) each rank draws its own batches of
+    ``batch_size``, each with the exact share: every rank shuffles alike, then takes every
+    ``world_size``-th labelled and pseudo-labelled item from ``rank`` on. The labelled
+    items are padded with the first few of the shuffle to a multiple of ``world_size`` (as
+    ``DistributedSampler`` does), so that every rank makes the same number of steps.
+
     Args:
         labelled: Number of labelled items.
         pseudo: Number of pseudo-labelled items (at least one).
-        batch_size: Items per batch.
+        batch_size: Items per batch (per rank).
         fraction: Share of pseudo-labelled items per batch, in ``(0, 1)``.
         seed: Seeds the shuffles.
+        rank: This process's rank.
+        world_size: How many processes share the epoch.
     """
 
-    def __init__(self, labelled: int, pseudo: int, batch_size: int, fraction: float, seed: int = 0) -> None:
+    def __init__(
+        self,
+        labelled: int,
+        pseudo: int,
+        batch_size: int,
+        fraction: float,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"pseudo-label fraction must be in (0, 1), got {fraction}")
         self.pseudo_per_batch = round(fraction * batch_size)
@@ -44,19 +61,26 @@ class MixedBatchSampler(Sampler[list[int]]):
             )
         if labelled < 1 or pseudo < 1:
             raise ValueError(f"need labelled and pseudo-labelled items, got {labelled} and {pseudo}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not among {world_size} processes")
         self.labelled, self.pseudo, self.seed, self.epoch = labelled, pseudo, seed, 0
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.labelled // self.labelled_per_batch)
+        per_rank = -(-self.labelled // self.world_size)
+        return -(-per_rank // self.labelled_per_batch)
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         labelled = rng.permutation(self.labelled)
-        needed = len(self) * self.pseudo_per_batch
+        labelled = np.resize(labelled, -(-self.labelled // self.world_size) * self.world_size)  # pads by wrapping
+        labelled = labelled[self.rank :: self.world_size]
+        needed = len(self) * self.pseudo_per_batch * self.world_size
         pseudo = np.concatenate([rng.permutation(self.pseudo) for _ in range(-(-needed // self.pseudo))])
+        pseudo = pseudo[self.rank :: self.world_size]
         for batch in range(len(self)):
             own = labelled[batch * self.labelled_per_batch : (batch + 1) * self.labelled_per_batch]
             drawn = pseudo[batch * self.pseudo_per_batch : (batch + 1) * self.pseudo_per_batch] + self.labelled

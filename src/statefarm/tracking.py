@@ -11,13 +11,32 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+from mlflow.entities import Metric
 
-MetricLogger = Callable[..., None]
-"""``log(metrics, step=None)``: log a dict of metrics to a run, at ``step`` when given."""
+
+@dataclass(frozen=True)
+class RunLogger:
+    """``log(metrics, step=None)``: logs to one MLflow run by its id, from any process.
+
+    A data-parallel worker is another process, outside the run kedro-mlflow opened; it
+    logs through this (plain values, so it pickles). Without a run it does nothing.
+    """
+
+    tracking_uri: str | None = None
+    run_id: str | None = None
+
+    def __call__(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self.run_id is None:
+            return
+        client = mlflow.MlflowClient(self.tracking_uri)
+        stamp = int(time.time() * 1000)
+        client.log_batch(self.run_id, [Metric(name, float(value), stamp, step or 0) for name, value in metrics.items()])
 
 
 def log_metrics(metrics: dict[str, float], step: int, prefix: str = "") -> None:
@@ -40,21 +59,21 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
 
 
 @contextlib.contextmanager
-def child_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[MetricLogger]:
-    """A child run of the active run, with its own parameters; yields a ``log(metrics, step=None)`` function.
+def child_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[RunLogger]:
+    """A child run of the active run, with its own parameters; yields its ``RunLogger``.
 
     An exception inside marks the child run FAILED, records the error as a tag and
     propagates. Without an active run, nothing is recorded.
     """
     parent = mlflow.active_run()
     if parent is None:
-        yield lambda metrics, step=None: None
+        yield RunLogger()
         return
     tags = {"parent_run_name": parent.info.run_name or "", **(tags or {})}
-    with mlflow.start_run(run_name=name, nested=True, tags=tags):
+    with mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
         mlflow.log_params(flatten_params(params))
         try:
-            yield lambda metrics, step=None: mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+            yield RunLogger(mlflow.get_tracking_uri(), run.info.run_id)
         except BaseException as error:
             mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
             raise  # leaving start_run's context with an error marks the child run FAILED

@@ -11,14 +11,17 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+import torch.distributed as dist
+from pydantic import Field, field_validator
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 
-from statefarm import engine, tracking
+from statefarm import distributed, engine, tracking
 from statefarm.augment import AugmentSpec, build_transform
 from statefarm.cache import ImageCache
 from statefarm.checkpoints import CheckpointStore
@@ -53,6 +56,18 @@ class TrainingConfig(Params):
     resume: bool = Field(False, description="continue from the last checkpoint when there is one")
     use_tuned_augmentations: bool = Field(True, description="train with augment_tuning's result when it exists")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="of the training loss; validation is scored without")
+    devices: int | Literal["auto"] = Field(
+        1, description="data-parallel processes per machine (one per GPU; gloo on a CPU); auto: every visible GPU"
+    )
+    nodes: int = Field(1, ge=1, description="machines, each running the same kedro run")
+    rendezvous: str = Field("", description="host:port every machine reaches, when nodes > 1")
+
+    @field_validator("devices")
+    @classmethod
+    def _at_least_one(cls, devices: int | str) -> int | str:
+        if devices != "auto" and devices < 1:
+            raise ValueError("devices must be at least 1, or auto")
+        return devices
 
 
 def choose_augmentations(tuned: dict | None, configured: AugmentSpec | None, use_tuned: bool) -> AugmentSpec | None:
@@ -105,7 +120,10 @@ def _images(rows: pd.DataFrame) -> list:
     return [len(rows), *drivers]
 
 
-RUNTIME_ONLY = {"num_workers", "device", "amp", "channels_last", "compile", "resume", "use_tuned_augmentations"}
+RUNTIME_ONLY = {
+    "num_workers", "device", "amp", "channels_last", "compile", "resume", "use_tuned_augmentations", "devices", "nodes",
+    "rendezvous",
+}  # fmt: skip
 
 
 def describe_run(
@@ -161,9 +179,20 @@ def fit_on_rows(
     ``store=None`` keeps no checkpoint (a quick trial); otherwise see ``engine.fit``.
     With ``pseudo``, a fixed share of every batch comes from the pseudo-labelled test
     images (soft cross-entropy), and training may start from the baseline's weights.
+    With ``training.devices`` above 1 it runs data-parallel (``distributed.launch``):
+    ``training.batch_size`` stays the global batch, shared out between the processes.
     """
-    torch.manual_seed(seed)
     config = recipe.training
+    processes = distributed.world_size(config.devices) * config.nodes
+    if processes > 1 and not dist.is_initialized():
+        args = (image_cache, train, valid, recipe, augment, store, seed, clip, on_epoch, pseudo, log_level)
+        return distributed.launch(
+            fit_on_rows, args, distributed.world_size(config.devices), config.nodes, config.rendezvous
+        )
+    if config.batch_size % distributed.ranks():
+        raise ValueError(f"training.batch_size {config.batch_size} does not split over {distributed.ranks()} processes")
+    batch_size = config.batch_size // distributed.ranks()
+    torch.manual_seed(seed)
     runtime = engine.Runtime(engine.resolve_device(config.device), config.amp, config.channels_last)
     model = create_model(recipe.model)
     data_config = model_data_config(model, image_cache.image_size)
@@ -175,6 +204,8 @@ def fit_on_rows(
             )
         model.load_state_dict(pseudo.init_checkpoint["model"])
     model = engine.prepare_model(model, runtime, config.compile)
+    if dist.is_initialized():  # gradients all-reduced; the same weights everywhere from the start
+        model = DistributedDataParallel(model)
 
     rows = image_cache.rows_of
     transform = build_transform(augment, seed)
@@ -183,7 +214,12 @@ def fit_on_rows(
         train_set = CachedImageDataset(
             image_cache.images, rows(train["img"].tolist()), train["label"].to_numpy(), transform
         )
-        train_loader = make_loader(train_set, config.batch_size, shuffle=True, **loader_args)
+        shard = (
+            DistributedSampler(train_set, distributed.ranks(), distributed.rank(), shuffle=True, seed=seed)
+            if dist.is_initialized()
+            else None
+        )
+        train_loader = make_loader(train_set, batch_size, shuffle=True, sampler=shard, **loader_args)
     else:
         one_hot = np.eye(len(CLASS_NAMES), dtype=np.float32)[train["label"].to_numpy()]
         soft = pseudo.labels.loc[:, list(CLASS_NAMES)].to_numpy(np.float32)
@@ -193,8 +229,11 @@ def fit_on_rows(
             np.concatenate([one_hot, soft]),
             transform,
         )
-        sampler = MixedBatchSampler(len(train), len(soft), config.batch_size, pseudo.fraction, seed)
-        train_loader = make_loader(train_set, config.batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
+        sampler = MixedBatchSampler(
+            len(train), len(soft), batch_size, pseudo.fraction, seed, distributed.rank(), distributed.ranks()
+        )
+        train_loader = make_loader(train_set, batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
+    # Every process scores the whole validation set: their weights are the same, so are their scores.
     valid_set = CachedImageDataset(image_cache.images, rows(valid["img"].tolist()), valid["label"].to_numpy())
     valid_loader = make_loader(valid_set, config.batch_size * 2, shuffle=False, **loader_args)
 
@@ -209,7 +248,8 @@ def fit_on_rows(
         model, train_loader, valid_loader, optimizer, runtime, data_config,
         epochs=config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
         resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
-        on_epoch=on_epoch, run=describe_run(recipe, augment, seed, train, valid, pseudo),
+        on_epoch=on_epoch if distributed.is_main() else None,
+        run=describe_run(recipe, augment, seed, train, valid, pseudo),
         label_smoothing=config.label_smoothing, log_level=log_level,
     )  # fmt: skip
 
@@ -253,7 +293,7 @@ def train_classifier(
     with tracking.child_run(run_name, params, {"model": run_name, "stage": "training"}) as log:
         result = fit_on_rows(
             image_cache, train, valid, recipe, augment, store, seed, clip,
-            on_epoch=lambda metrics, epoch: log(metrics, step=epoch), pseudo=pseudo,
+            on_epoch=log, pseudo=pseudo,
         )  # fmt: skip
         log({"best_epoch": result.best_epoch, "best_valid_loss": result.history[result.best_epoch]["valid_loss"]})
     best = store.load("best")

@@ -1,0 +1,86 @@
+"""Data-parallel training on ``torch.distributed``: one process per device, started by torch's elastic launcher.
+
+With ``training.devices`` above 1, ``training.fit_on_rows`` hands its work to ``launch``:
+the elastic agent behind ``torchrun`` starts one worker per device, each worker runs the
+same ``fit_on_rows`` on its share of every epoch (``DistributedSampler``, or a sharded
+``MixedBatchSampler``), DDP all-reduces the gradients, and rank 0 alone writes checkpoints
+and metrics. Rank 0's result comes back to the Kedro node that launched them.
+
+On CUDA the workers talk over NCCL, one GPU each; on a CPU over gloo (the tests). Several
+machines: run the same ``kedro run`` on each, with ``training.nodes`` and a
+``training.rendezvous`` host:port that all of them reach (torch's c10d rendezvous).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+
+def world_size(devices: int | str) -> int:
+    """Processes per machine: ``devices``, or every visible GPU for ``auto`` (one process on a CPU)."""
+    if devices == "auto":
+        return max(torch.cuda.device_count(), 1)
+    return int(devices)
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def ranks() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    """Rank 0, or the only process: the one that writes checkpoints, metrics and logs."""
+    return rank() == 0
+
+
+def all_agree(flag: torch.Tensor) -> torch.Tensor:
+    """``flag`` (a 0-d bool tensor) true on every rank; the flag itself without data parallelism."""
+    if not dist.is_initialized():
+        return flag
+    agreed = flag.to(torch.float32)
+    dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+    return agreed.bool()
+
+
+def _worker(function: Callable[..., Any], args: tuple) -> Any:
+    local_rank, local_ranks = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    else:  # the machine's cores shared out, not each worker taking all of them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_ranks))
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        return function(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(function: Callable[..., Any], args: tuple, devices: int, nodes: int = 1, rendezvous: str = "") -> Any:
+    """``function(*args)`` in ``devices`` worker processes on each of ``nodes`` machines; rank 0's result.
+
+    ``function`` and ``args`` must pickle (workers are spawned). A worker that fails
+    fails the launch with its error; nothing is restarted. On a machine without rank 0
+    the result is ``None``.
+    """
+    config = LaunchConfig(
+        min_nodes=nodes,
+        max_nodes=nodes,
+        nproc_per_node=devices,
+        rdzv_backend="c10d",
+        rdzv_endpoint=rendezvous or "localhost:0",  # port 0: a free one, on one machine
+        run_id="statefarm" if nodes > 1 else f"statefarm-{os.getpid()}",
+        max_restarts=0,
+        start_method="spawn",
+        monitor_interval=0.2,
+    )
+    results = elastic_launch(config, _worker)(function, args)
+    return results.get(0)

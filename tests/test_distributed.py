@@ -1,0 +1,81 @@
+"""Data-parallel training: two processes on the CPU (gloo), as several GPUs would run it (NCCL)."""
+
+import math
+
+import mlflow
+import pytest
+
+from statefarm.checkpoints import CheckpointStore
+from statefarm.models import ModelConfig
+from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.splits import SplitConfig, assign_folds, split_fold
+from statefarm.training import Recipe, TrainingConfig, fit_on_rows, labelled_rows, train_classifier
+
+# Two processes on global batches of 16 see other shuffles than one process, so their
+# validation losses differ by noise alone: on this tiny problem well within this much.
+TOLERANCE = 0.15
+
+
+@pytest.fixture(scope="module")
+def split(prepared_data):
+    image_index, _ = prepared_data
+    train = image_index[image_index["split"] == "train"]
+    return split_fold(train, assign_folds(train, SplitConfig(n_folds=3), seed=0), fold=0)
+
+
+def _recipe(devices, epochs=2, resume=False):
+    training = TrainingConfig(epochs=epochs, batch_size=16, num_workers=0, devices=devices, resume=resume)
+    return Recipe(
+        ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
+        AnnealerConfig(), training,
+    )  # fmt: skip
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_two_processes_train_checkpoint_once_and_log_like_one(prepared_data, split, tmp_path):
+    image_index, cache = prepared_data
+    _, one, _ = train_classifier(
+        cache, image_index, split, _recipe(devices=1), None, CheckpointStore(tmp_path / "one"), 0, 1e-3
+    )
+    with mlflow.start_run() as parent:
+        model, two, predictions = train_classifier(
+            cache, image_index, split, _recipe(devices=2), None, CheckpointStore(tmp_path / "two"), 0, 1e-3, "model"
+        )
+    assert list(two["epoch"]) == [0, 1] and math.isfinite(two["valid_loss"].iloc[-1])
+    assert abs(two["valid_loss"].iloc[-1] - one["valid_loss"].iloc[-1]) < TOLERANCE
+    assert sorted(path.name for path in (tmp_path / "two").iterdir()) == ["best.pt", "last.pt"]  # one writer
+    assert model["epoch"] == int(two["valid_loss"].idxmin()) and len(predictions) > 0
+
+    # Rank 0, another process, logged each epoch to the model's child run.
+    [child] = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
+    )
+    history = mlflow.MlflowClient().get_metric_history(child.info.run_id, "valid_loss")
+    assert [metric.step for metric in history] == [0, 1]
+    assert [metric.value for metric in history] == pytest.approx(list(two["valid_loss"]))
+
+
+@pytest.mark.slow
+def test_a_run_stopped_on_one_process_resumes_on_two(prepared_data, split, tmp_path):
+    image_index, cache = prepared_data
+    train, valid = (
+        labelled_rows(image_index, split["train_drivers"]),
+        labelled_rows(image_index, split["valid_drivers"]),
+    )
+    store, done = CheckpointStore(tmp_path), []
+
+    def stop_after_two_epochs(metrics, epoch):
+        done.append(metrics["valid_loss"])
+        if epoch == 1:
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        fit_on_rows(cache, train, valid, _recipe(devices=1, epochs=3), None, store, 0, 1e-3, stop_after_two_epochs)
+    resumed = fit_on_rows(cache, train, valid, _recipe(devices=2, epochs=3, resume=True), None, store, 0, 1e-3)
+    assert [row["epoch"] for row in resumed.history] == [0, 1, 2]  # the first two from the checkpoint
+    assert [row["valid_loss"] for row in resumed.history[:2]] == pytest.approx(done)
+    assert store.load("last")["epoch"] == 2
