@@ -13,6 +13,7 @@ machines: run the same ``kedro run`` on each, with ``training.nodes`` and a
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +54,9 @@ def all_agree(flag: torch.Tensor) -> torch.Tensor:
 
 def _worker(function: Callable[..., Any], args: tuple) -> Any:
     local_rank, local_ranks = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
+    # A spawned process starts without the run's logging: rank 0 speaks (its epoch lines), the others only warn.
+    main = os.environ.get("RANK") == "0"
+    logging.basicConfig(level=logging.INFO if main else logging.WARNING, format="%(asctime)s rank 0  %(message)s")
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
     else:  # the machine's cores shared out, not each worker taking all of them

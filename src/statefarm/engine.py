@@ -140,7 +140,8 @@ def train_one_epoch(
     # A terminal that reports no size (a pty opened by `script`, some CI runners) would get a
     # zero-width bar from tqdm; shutil falls back to $COLUMNS, then 80.
     width = shutil.get_terminal_size().columns
-    progress = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, ncols=width, disable=not sys.stderr.isatty())
+    quiet = not sys.stderr.isatty() or not distributed.is_main()
+    progress = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, ncols=width, disable=quiet)
     for step, (inputs, targets) in enumerate(progress):
         with runtime.autocast():
             logits = model(inputs)

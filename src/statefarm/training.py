@@ -254,6 +254,13 @@ def fit_on_rows(
     )  # fmt: skip
 
 
+def _where(config: TrainingConfig) -> str:
+    """``cpu (2 threads)``, or ``cuda:0 (NVIDIA H100 ...) x 8 processes`` when data-parallel."""
+    processes = distributed.world_size(config.devices) * config.nodes
+    where = engine.describe_device(engine.resolve_device(config.device))
+    return where if processes == 1 else f"{where} x {processes} processes"
+
+
 def train_classifier(
     image_cache: ImageCache,
     image_index: pd.DataFrame,
@@ -284,7 +291,7 @@ def train_classifier(
         raise ValueError(f"driver_split leaves {len(train)} training and {len(valid)} validation images")
     logger.info(
         "Training %s (%s) on %s: %d images of %d drivers%s, validating on %d images of %d drivers",
-        run_name, recipe.model.name, engine.describe_device(engine.resolve_device(recipe.training.device)),
+        run_name, recipe.model.name, _where(recipe.training),
         len(train), train["subject"].nunique(),
         f" + {len(pseudo.labels)} pseudo-labelled test images ({pseudo.fraction:.0%} of each batch)" if pseudo else "",
         len(valid), valid["subject"].nunique(),
