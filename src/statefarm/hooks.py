@@ -179,7 +179,8 @@ class RunSummaryHooks:
             for name in sorted(outputs)
             if name.endswith(".submission")
         }
-        run_summary.log_summary(_scores(outputs, catalog), submissions, self._run, self._seconds)
+        summary = run_summary.format_summary(_scores(outputs, catalog), submissions, self._run, self._seconds)
+        run_summary.logger.info(summary)
 
 
 def _scores(outputs: set[str], catalog: CatalogProtocol) -> list[run_summary.ModelScore]:

@@ -1,7 +1,7 @@
 """The table a ``kedro run`` ends with: which model scored what, where its submission is, which run holds it.
 
 Plain functions over what the run wrote (cv reports, training histories, submission
-paths); ``hooks.RunSummaryHooks`` gathers them from the catalog and calls ``log_summary``.
+paths); ``hooks.RunSummaryHooks`` gathers them from the catalog and logs the table to ``logger``.
 """
 
 from __future__ import annotations
@@ -128,12 +128,3 @@ def format_summary(
         lines.append(f"  MLflow run '{run.run_name}' ({run.run_id})")
         lines.append(f"  Open it: {mlflow_ui_hint(run)}")
     return "\n".join(lines)
-
-
-def log_summary(
-    scores: Sequence[ModelScore],
-    submissions: Mapping[str, Path],
-    run: TrackedRun | None,
-    node_seconds: Mapping[str, float] | None = None,
-) -> None:
-    logger.info(format_summary(scores, submissions, run, node_seconds))
