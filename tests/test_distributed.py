@@ -3,13 +3,24 @@
 import math
 
 import mlflow
+import numpy as np
 import pytest
+import torch
 
+from statefarm import engine
 from statefarm.checkpoints import CheckpointStore
+from statefarm.loaders import CachedImageDataset, make_loader
 from statefarm.models import ModelConfig
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 from statefarm.splits import SplitConfig, assign_folds, split_fold
-from statefarm.training import Recipe, TrainingConfig, fit_on_rows, labelled_rows, train_classifier
+from statefarm.training import (
+    Recipe,
+    TrainingConfig,
+    fit_on_rows,
+    labelled_rows,
+    load_classifier,
+    train_classifier,
+)
 
 # Two processes on global batches of 16 see other shuffles than one process, so their
 # validation losses differ by noise alone: on this tiny problem well within this much.
@@ -48,7 +59,17 @@ def test_two_processes_train_checkpoint_once_and_log_like_one(prepared_data, spl
     assert list(two["epoch"]) == [0, 1] and math.isfinite(two["valid_loss"].iloc[-1])
     assert abs(two["valid_loss"].iloc[-1] - one["valid_loss"].iloc[-1]) < TOLERANCE
     assert sorted(path.name for path in (tmp_path / "two").iterdir()) == ["best.pt", "last.pt"]  # one writer
-    assert model["epoch"] == int(two["valid_loss"].idxmin()) and len(predictions) > 0
+    assert model["epoch"] == int(two["valid_loss"].idxmin())
+    # Each process predicted half of the validation images; gathered, they are what the saved model says of each.
+    valid = labelled_rows(image_index, split["valid_drivers"])
+    assert list(predictions["img"]) == list(valid["img"])
+    loader = make_loader(
+        CachedImageDataset(cache.images, cache.rows_of(list(valid["img"])), valid["label"].to_numpy()),
+        32, False, 0, torch.device("cpu"), 0,
+    )  # fmt: skip
+    runtime = engine.Runtime(torch.device("cpu"))
+    logits, _ = engine.predict_logits(load_classifier(model), loader, runtime, model["data_config"])
+    np.testing.assert_allclose(predictions.filter(like="logit_").to_numpy(), logits.numpy(), atol=1e-4)
 
     # Rank 0, another process, logged each epoch to the model's child run.
     [child] = mlflow.search_runs(

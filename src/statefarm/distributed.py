@@ -52,6 +52,19 @@ def all_agree(flag: torch.Tensor) -> torch.Tensor:
     return agreed.bool()
 
 
+def gather_in_order(shard: torch.Tensor, total: int) -> torch.Tensor:
+    """Every rank's ``shard`` of a ``DistributedSampler(shuffle=False)`` split, back in the dataset's order.
+
+    Rank ``r`` holds items ``r, r + W, r + 2W, ...`` (padded to equal length by wrapping
+    around); the result has the ``total`` items once each, on every rank.
+    """
+    if not dist.is_initialized():
+        return shard
+    gathered = [torch.empty_like(shard) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, shard.contiguous())
+    return torch.stack(gathered, dim=1).flatten(0, 1)[:total]
+
+
 def _worker(function: Callable[..., Any], args: tuple) -> Any:
     local_rank, local_ranks = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
     # A spawned process starts without the run's logging: rank 0 speaks (its epoch lines), the others only warn.

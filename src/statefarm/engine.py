@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from statefarm import distributed
@@ -185,7 +185,11 @@ def train_one_epoch(
 def predict_logits(
     model: nn.Module, loader: DataLoader, runtime: Runtime, data_config: dict[str, Any]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (float32, CPU) and targets of every item of ``loader``, in order; one copy to the host at the end."""
+    """Logits (float32, CPU) and targets of every item of ``loader``, in order; one copy to the host at the end.
+
+    A loader that a ``DistributedSampler`` shares out between processes is predicted a share
+    each, then gathered, so that every process returns every item.
+    """
     model.eval()
     all_logits, all_targets = [], []
     for inputs, targets in DeviceBatches(
@@ -194,7 +198,11 @@ def predict_logits(
         with runtime.autocast():
             all_logits.append(model(inputs).float())
         all_targets.append(targets)
-    return torch.cat(all_logits).cpu(), torch.cat(all_targets).cpu()
+    logits, targets = torch.cat(all_logits), torch.cat(all_targets)
+    if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+        total = len(loader.dataset)
+        logits, targets = distributed.gather_in_order(logits, total), distributed.gather_in_order(targets, total)
+    return logits.cpu(), targets.cpu()
 
 
 def evaluate(

@@ -233,9 +233,10 @@ def fit_on_rows(
             len(train), len(soft), batch_size, pseudo.fraction, seed, distributed.rank(), distributed.ranks()
         )
         train_loader = make_loader(train_set, batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
-    # Every process scores the whole validation set: their weights are the same, so are their scores.
     valid_set = CachedImageDataset(image_cache.images, rows(valid["img"].tolist()), valid["label"].to_numpy())
-    valid_loader = make_loader(valid_set, config.batch_size * 2, shuffle=False, **loader_args)
+    # Data-parallel: each process predicts a share of the validation images, then all are gathered.
+    valid_shard = DistributedSampler(valid_set, shuffle=False) if dist.is_initialized() else None
+    valid_loader = make_loader(valid_set, batch_size * 2, shuffle=False, sampler=valid_shard, **loader_args)
 
     optimizer = create_optimizer(model, recipe.optimizer)
     scheduler = create_scheduler(optimizer, recipe.scheduler, config.epochs, len(train_loader))
