@@ -45,6 +45,6 @@ def test_the_time_goes_to_stages_with_each_folds_copies_summed():
     seconds = {"tune_augmentations": 185.0, "baseline.fold_0.train_model": 80.0, "baseline.fold_1.train_model": 82.5,
                "pseudo.fold_10.train_model": 90.0, "index_images": 1.2}  # fmt: skip
     assert where_the_time_went(seconds, most=3) == (
-        "  Time in nodes: 7m19s; tune_augmentations 3m05s (42%), baseline.fold_*.train_model 2m42s (37%), "
+        "  Time: 7m19s in nodes; tune_augmentations 3m05s (42%), baseline.fold_*.train_model 2m42s (37%), "
         "pseudo.fold_*.train_model 1m30s (21%)"
     )

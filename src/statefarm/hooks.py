@@ -130,13 +130,13 @@ class RunSummaryHooks:
     def __init__(self) -> None:
         self._catalog: CatalogProtocol | None = None
         self._run: run_summary.TrackedRun | None = None
-        self._started: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None  # the node running, and since when
         self._seconds: dict[str, float] = {}
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], catalog: CatalogProtocol) -> None:
         # kedro-mlflow's hook, registered after this one, runs first: its run is active here.
-        self._catalog, self._run, self._started, self._seconds = catalog, None, {}, {}
+        self._catalog, self._run, self._current, self._seconds = catalog, None, None, {}
         active = mlflow.active_run()
         if active is None:
             return
@@ -153,11 +153,15 @@ class RunSummaryHooks:
 
     @hook_impl
     def before_node_run(self, node: Node) -> None:
-        self._started[node.name] = time.perf_counter()
+        # A node's time runs to the next node's start: its outputs are saved after after_node_run.
+        self._close_node()
+        self._current = (node.name, time.perf_counter())
 
-    @hook_impl
-    def after_node_run(self, node: Node) -> None:
-        self._seconds[node.name] = time.perf_counter() - self._started.pop(node.name)
+    def _close_node(self) -> None:
+        if self._current is not None:
+            name, started = self._current
+            self._seconds[name] = self._seconds.get(name, 0.0) + time.perf_counter() - started
+            self._current = None
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
@@ -173,6 +177,7 @@ class RunSummaryHooks:
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+        self._close_node()
         outputs = {name for name in pipeline.all_outputs() if catalog.exists(name)}
         submissions = {
             name.removesuffix(".submission"): _shown(catalog.get(name).latest_path())

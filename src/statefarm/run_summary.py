@@ -81,7 +81,10 @@ def format_duration(seconds: float) -> str:
 
 
 def where_the_time_went(node_seconds: Mapping[str, float], most: int = 5) -> str:
-    """The run's wall time and the stages that took most of it, each fold's copies of a node summed."""
+    """The run's wall time and the stages that took most of it, each fold's copies of a node summed.
+
+    ``node_seconds``: each node's wall time, its outputs' saving included.
+    """
     stages: dict[str, float] = {}
     for name, seconds in node_seconds.items():
         stage = re.sub(r"\bfold_\d+\b", "fold_*", name)
@@ -89,7 +92,7 @@ def where_the_time_went(node_seconds: Mapping[str, float], most: int = 5) -> str
     total = sum(stages.values())
     slowest = sorted(stages.items(), key=lambda item: -item[1])[:most]
     parts = ", ".join(f"{stage} {format_duration(seconds)} ({seconds / total:.0%})" for stage, seconds in slowest)
-    return f"  Time in nodes: {format_duration(total)}; {parts}"
+    return f"  Time: {format_duration(total)} in nodes; {parts}"
 
 
 def format_summary(
