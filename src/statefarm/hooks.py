@@ -106,14 +106,6 @@ def _shown(path: Path) -> Path:
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class RunSummaryHooks:
     """Names the MLflow run, links each submission file to it, and ends the run with a summary table.
 
@@ -140,15 +132,15 @@ class RunSummaryHooks:
         active = mlflow.active_run()
         if active is None:
             return
-        label, name = _pipeline_label(run_params), active.info.run_name
+        info = active.info
+        label, name = _pipeline_label(run_params), info.run_name
         if name == label:  # kedro-mlflow's default name
             name = f"{label} · {run_params.get('env') or 'local'} · {datetime.now():%Y-%m-%d %H:%M}"
             mlflow.set_tag("mlflow.runName", name)
         client = mlflow.MlflowClient()
-        experiment = client.get_experiment(active.info.experiment_id)
+        experiment = client.get_experiment(info.experiment_id)
         if "mlflow.experimentKind" not in experiment.tags:
             client.set_experiment_tag(experiment.experiment_id, "mlflow.experimentKind", "custom_model_development")
-        info = active.info
         self._run = run_summary.TrackedRun(info.run_id, name, info.experiment_id, mlflow.get_tracking_uri())
 
     @hook_impl
@@ -169,7 +161,11 @@ class RunSummaryHooks:
             return
         path = self._catalog.get(dataset_name).latest_path()
         kind = dataset_name.removesuffix(".submission")
-        link = {**vars(self._run), "open": run_summary.mlflow_ui_hint(self._run), "sha256": _sha256(path)}
+        link = {
+            **vars(self._run),
+            "open": run_summary.mlflow_ui_hint(self._run),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        }
         client = mlflow.MlflowClient()
         client.set_tag(self._run.run_id, f"submission.{kind}.path", str(path))
         client.set_tag(self._run.run_id, f"submission.{kind}.sha256", link["sha256"])

@@ -110,7 +110,7 @@ def _predict(checkpoint, image_cache, names, config, temperature, seed, keep_fea
         loader = make_loader(dataset, config.batch_size, False, config.num_workers, runtime.device, seed)
         if keep_features and view == 0:
             (logits, _), features = penultimate_features(
-                getattr(model, "_orig_mod", model), partial(engine.predict_logits, model, loader, runtime, data_config)
+                engine.unwrap(model), partial(engine.predict_logits, model, loader, runtime, data_config)
             )
         else:
             logits, _ = engine.predict_logits(model, loader, runtime, data_config)

@@ -12,6 +12,7 @@ from scipy.special import log_softmax
 from sklearn.metrics import confusion_matrix
 
 from statefarm.layout import CLASS_NAMES
+from statefarm.run_summary import best_epoch as kept_epoch
 
 CLASS_DESCRIPTIONS = (
     "safe driving", "texting - right", "phone - right", "texting - left", "phone - left",
@@ -35,8 +36,7 @@ def learning_curves_figure(history: pd.DataFrame, model: str = "", pseudo_labell
     figure = Figure(figsize=(15, 4))
     loss_ax, acc_ax, lr_ax = figure.subplots(1, 3)
     epochs = history["epoch"] + 1
-    best = int(history["valid_loss"].idxmin())
-    best_epoch, best_loss = int(epochs[best]), float(history["valid_loss"][best])
+    best_epoch, best_loss = kept_epoch(history), float(history["valid_loss"].min())
     train_label = "train (labelled + soft pseudo-labels)" if pseudo_labelled else "train"
     loss_ax.plot(epochs, history["train_loss"], marker="o", label=train_label)
     loss_ax.plot(epochs, history["valid_loss"], marker="o", label="valid (held-out drivers)")

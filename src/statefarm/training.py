@@ -183,12 +183,10 @@ def fit_on_rows(
     ``training.batch_size`` stays the global batch, shared out between the processes.
     """
     config = recipe.training
-    processes = distributed.world_size(config.devices) * config.nodes
-    if processes > 1 and not dist.is_initialized():
+    per_machine = distributed.world_size(config.devices)
+    if per_machine * config.nodes > 1 and not dist.is_initialized():
         args = (image_cache, train, valid, recipe, augment, store, seed, clip, on_epoch, pseudo, log_level)
-        return distributed.launch(
-            fit_on_rows, args, distributed.world_size(config.devices), config.nodes, config.rendezvous
-        )
+        return distributed.launch(fit_on_rows, args, per_machine, config.nodes, config.rendezvous)
     if config.batch_size % distributed.ranks():
         raise ValueError(f"training.batch_size {config.batch_size} does not split over {distributed.ranks()} processes")
     batch_size = config.batch_size // distributed.ranks()

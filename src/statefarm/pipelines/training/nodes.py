@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from statefarm import pseudo_labels as pseudo
-from statefarm import reports, training
+from statefarm import reports, run_summary, training
 from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.checkpoints import CheckpointStore
 from statefarm.config import parse_params
@@ -105,8 +105,8 @@ def report_training(
     history: pd.DataFrame, valid_predictions: pd.DataFrame, model: str = "", pseudo_labelled: bool = False
 ) -> tuple[Figure, Figure, pd.DataFrame]:
     """Learning curves, the confusion matrix and per-class scores on the validation drivers."""
-    best = history.loc[history["valid_loss"].idxmin()]
-    title = f"{model}, validation drivers: log loss {best['valid_loss']:.4f} (epoch {int(best['epoch']) + 1})"
+    best_loss, kept = history["valid_loss"].min(), run_summary.best_epoch(history)
+    title = f"{model}, validation drivers: log loss {best_loss:.4f} (epoch {kept})"
     return (
         reports.learning_curves_figure(history, model, pseudo_labelled),
         reports.confusion_matrix_figure(valid_predictions, title),
