@@ -81,9 +81,37 @@ def test_each_fold_pseudo_model_learns_only_from_its_own_baseline_fold():
         [make] = [n for n in labelling.nodes if n.name == f"pseudo.fold_{k}.make_pseudo_labels"]
         assert {i for i in make.inputs if i.startswith("baseline.")} == {
             f"baseline.fold_{k}.test_logits",
+            f"baseline.fold_{k}.test_neighbours",
             f"baseline.fold_{k}.model",
+            "baseline.leave_fold_out_smoothing",  # chosen without fold k's labels (test_neighbours.py)
         }
         [train] = [n for n in training.nodes if n.name == f"pseudo.fold_{k}.train_model"]
         assert {f"pseudo.fold_{k}.pseudo_labels", f"baseline.fold_{k}.model", f"fold_{k}.driver_split"} <= set(
             train.inputs
         )
+
+
+def test_the_labelling_node_smooths_with_the_choice_made_without_its_fold():
+    from scipy.special import softmax
+
+    from statefarm.neighbours import find_neighbours, smooth
+    from statefarm.pipelines.pseudo_label.nodes import make_pseudo_labels as make_node
+
+    rng = np.random.default_rng(0)
+    names = [f"img_t{k}.jpg" for k in range(40)]
+    logits = pd.DataFrame(rng.normal(0, 2, (40, 10)), columns=[f"logit_{c}" for c in CLASS_NAMES]).assign(img=names)
+    logits = logits[["img", *[f"logit_{c}" for c in CLASS_NAMES]]]
+    neighbours = find_neighbours(rng.normal(size=(40, 8)), names, 5)
+    choices = {
+        "fold_0": {"neighbours": 3, "weight": 0.6, "weighting": "uniform", "chosen_on_folds": [1, 2]},
+        "fold_1": {"neighbours": 5, "weight": 0.9, "weighting": "similarity", "chosen_on_folds": [0, 2]},
+    }
+    model = {"model_info": {"train_drivers": ["p001"]}}
+    labels, _ = make_node(logits, neighbours, model, choices, {}, model_name="baseline.fold_0", fold=0)
+    probabilities = softmax(logits.drop(columns="img").to_numpy(), axis=1)
+    expected = smooth(probabilities, neighbours, 3, 0.6, "uniform")
+    np.testing.assert_allclose(labels[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-6)
+    plain, _ = make_node(logits, neighbours, model, choices, {"smooth": False}, model_name="baseline.fold_0", fold=0)
+    np.testing.assert_allclose(plain[list(CLASS_NAMES)].to_numpy(), probabilities, atol=1e-6)
+    with pytest.raises(ValueError, match="baseline.fold_1: its test neighbours are of other images"):
+        make_node(logits, neighbours.iloc[::-1], model, choices, {}, model_name="baseline.fold_1", fold=1)

@@ -30,6 +30,9 @@ class PseudoLabelConfig(Params):
     threshold: float = Field(0.0, ge=0, lt=1, description="keep images whose top probability reaches this")
     fraction: float = Field(0.25, gt=0, lt=1, description="share of every batch that is pseudo-labelled")
     init: Literal["scratch", "baseline"] = Field("baseline", description="train from scratch or fine-tune the baseline")
+    smooth: bool = Field(
+        True, description="label from the neighbour-smoothed predictions, smoothing chosen without the fold's labels"
+    )
 
 
 class PseudoLabelLeakError(ValueError):

@@ -75,6 +75,20 @@ def smooth_out_of_fold(
     return smoothed, choice, grid, as_metric_history(metrics)
 
 
+def choose_smoothing_without_each_fold(
+    calibrated_oof: pd.DataFrame, inference_params: dict[str, Any], *fold_neighbours, folds: list[int]
+) -> dict[str, dict]:
+    """For each ``fold_<k>``, the neighbour smoothing chosen on the other folds' images: for its pseudo-labels.
+
+    See ``neighbours.choose_smoothing_without_each_fold``.
+    """
+    config = parse_params(InferenceConfig, inference_params, "inference")
+    choices = neighbours.choose_smoothing_without_each_fold(
+        calibrated_oof, _by_fold(folds, fold_neighbours), config.neighbours, cv.PROBABILITIES
+    )
+    return {f"fold_{fold}": choice for fold, choice in choices.items()}
+
+
 def ensemble_test_predictions(
     calibration: dict, smoothing: dict, inference_params: dict[str, Any], *fold_data, folds: list[int]
 ) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Pipeline, node, pipeline
 
 from statefarm.pipelines.cross_validation.nodes import (
+    choose_smoothing_without_each_fold,
     collect_out_of_fold,
     ensemble_test_predictions,
     report_cross_validation,
@@ -48,6 +49,12 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
                     "neighbour_smoothing_metrics",
                 ],
                 name="smooth_out_of_fold",
+            ),
+            node(
+                _with_folds(choose_smoothing_without_each_fold, folds),
+                inputs=["calibrated_oof", "params:inference", *[f"fold_{k}.valid_neighbours" for k in folds]],
+                outputs="leave_fold_out_smoothing",
+                name="choose_smoothing_without_each_fold",
             ),
             node(track_calibration, inputs="calibration", outputs="calibration_metrics", name="track_calibration"),
             node(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
@@ -10,14 +11,16 @@ from statefarm import inference
 from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.config import parse_params
 from statefarm.cross_validation import LOGITS, log_probabilities
-from statefarm.neighbours import find_neighbours
+from statefarm.neighbours import find_neighbours, find_neighbours_at_density, pixel_features
+
+logger = logging.getLogger(__name__)
 
 
 def predict_test_images(
     model: dict, image_cache: ImageCache, image_index: pd.DataFrame, inference_params: dict[str, Any], seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Uncalibrated log-probabilities (``logit_*``, TTA views averaged) of every readable test image,
-    and each one's nearest test images in this model's feature space.
+    and each one's nearest test images (in this model's feature space, or in pixels: ``inference.neighbours``).
 
     Calibration, neighbour smoothing and the fold ensemble come after, from the
     out-of-fold predictions; unreadable test images are left to the submission.
@@ -26,7 +29,11 @@ def predict_test_images(
     check_cache_matches_index(image_cache, image_index)
     test = image_index[(image_index["split"] == "test") & image_index["valid"]]
     names = test["img"].tolist()
-    probabilities, features = inference.predict_with_features(model, image_cache, names, config, seed=seed)
+    if config.neighbours.space == "model":
+        probabilities, features = inference.predict_with_features(model, image_cache, names, config, seed=seed)
+    else:
+        probabilities = inference.predict_probabilities(model, image_cache, names, config, seed=seed)
+        features = pixel_features(image_cache.images, image_cache.rows_of(names), config.neighbours.pixel_size)
     predictions = pd.DataFrame(log_probabilities(probabilities), columns=LOGITS)
     predictions.insert(0, "img", names)
     return predictions, find_neighbours(
@@ -38,13 +45,34 @@ def find_valid_neighbours(
     model: dict,
     image_cache: ImageCache,
     valid_predictions: pd.DataFrame,
+    test_neighbours: pd.DataFrame,
     inference_params: dict[str, Any],
     seed: int,
 ) -> pd.DataFrame:
-    """Each validation image's nearest validation images (held-out drivers only), as for the test images."""
+    """Each validation image's nearest validation images (held-out drivers only), as for the test images.
+
+    With ``inference.neighbours.match_test_density``, they are searched among the share of
+    the held-out images whose spacing matches ``test_neighbours``' (the median distance to
+    the nearest neighbour), so that the smoothing is tuned on neighbours as far apart as
+    the test images' are.
+    """
     config = parse_params(inference.InferenceConfig, inference_params, "inference")
+    search = config.neighbours
     names = valid_predictions["img"].tolist()
-    _, features = inference.predict_with_features(
-        model, image_cache, names, config.model_copy(update={"tta": []}), seed
+    if search.space == "model":
+        _, features = inference.predict_with_features(
+            model, image_cache, names, config.model_copy(update={"tta": []}), seed
+        )
+    else:
+        features = pixel_features(image_cache.images, image_cache.rows_of(names), search.pixel_size)
+    if not search.match_test_density:
+        return find_neighbours(features, names, search.max_neighbours, search.search_dims)
+    test_distance = float(test_neighbours["distance_0"].median())
+    table, share = find_neighbours_at_density(
+        features, names, search.max_neighbours, search.search_dims, test_distance, seed
     )
-    return find_neighbours(features, names, config.neighbours.max_neighbours, config.neighbours.search_dims)
+    logger.info(
+        "Validation neighbours among %.0f%% of the %d held-out images: median nearest distance %.4f, test %.4f",
+        100 * share, len(names), table["distance_0"].median(), test_distance,
+    )  # fmt: skip
+    return table

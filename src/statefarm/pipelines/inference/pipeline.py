@@ -17,7 +17,14 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
             ),
             node(
                 find_valid_neighbours,
-                inputs=["model", "image_cache", "valid_predictions", "params:inference", "params:seed"],
+                inputs=[
+                    "model",
+                    "image_cache",
+                    "valid_predictions",
+                    "test_neighbours",
+                    "params:inference",
+                    "params:seed",
+                ],  # fmt: skip
                 outputs="valid_neighbours",
                 name="find_valid_neighbours",
             ),

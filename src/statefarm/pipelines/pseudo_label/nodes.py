@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -12,18 +13,40 @@ from statefarm import cross_validation as cv
 from statefarm import pseudo_labels as pseudo
 from statefarm.config import parse_params
 from statefarm.metrics import as_metric_history, probability_scores
+from statefarm.neighbours import smooth
+
+logger = logging.getLogger(__name__)
 
 
 def make_pseudo_labels(
-    test_logits: pd.DataFrame, labelling_model: dict, pseudo_label: dict[str, Any], model_name: str
+    test_logits: pd.DataFrame,
+    test_neighbours: pd.DataFrame,
+    labelling_model: dict,
+    leave_fold_out_smoothing: dict,
+    pseudo_label: dict[str, Any],
+    model_name: str,
+    fold: int,
 ) -> tuple[pd.DataFrame, dict]:
     """Soft or hard targets for the test images the model is confident about, and where they come from.
 
+    With ``pseudo_label.smooth``, the predictions are first neighbour-smoothed as chosen
+    on the other folds' images (``leave_fold_out_smoothing``), never on this fold's labels.
     The sources name every labelled driver the labelling model saw, so that training
     can refuse labels from a model that saw its validation drivers.
     """
     config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
     probabilities = softmax(test_logits.loc[:, cv.LOGITS].to_numpy(np.float64), axis=1)
+    if config.smooth:
+        choice = leave_fold_out_smoothing[f"fold_{fold}"]
+        if not test_neighbours["img"].equals(test_logits["img"]):
+            raise ValueError(f"{model_name}: its test neighbours are of other images than its test predictions")
+        probabilities = smooth(
+            probabilities, test_neighbours, choice["neighbours"], choice["weight"], choice["weighting"]
+        )
+        logger.info(
+            "Pseudo-labels of fold %d smoothed over %d %s neighbours at weight %.2f (chosen on folds %s)",
+            fold, choice["neighbours"], choice["weighting"], choice["weight"], choice["chosen_on_folds"] or "none",
+        )  # fmt: skip
     predictions = pd.DataFrame(probabilities, columns=cv.PROBABILITIES).assign(img=test_logits["img"].to_numpy())
     sources = pseudo.pseudo_label_sources([model_name], labelling_model["model_info"]["train_drivers"])
     return pseudo.make_pseudo_labels(predictions, config), sources

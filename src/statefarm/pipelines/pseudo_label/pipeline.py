@@ -27,8 +27,14 @@ def create_pipeline(
             pipeline(
                 [
                     node(
-                        update_wrapper(partial(make_pseudo_labels, model_name=model), make_pseudo_labels),
-                        inputs=[f"{model}.test_logits", f"{model}.model", "params:pseudo_label"],
+                        update_wrapper(partial(make_pseudo_labels, model_name=model, fold=fold), make_pseudo_labels),
+                        inputs=[
+                            f"{model}.test_logits",
+                            f"{model}.test_neighbours",
+                            f"{model}.model",
+                            f"{labels_from}.leave_fold_out_smoothing",
+                            "params:pseudo_label",
+                        ],
                         outputs=["pseudo_labels", "pseudo_label_sources"],
                         name="make_pseudo_labels",
                     ),
@@ -40,7 +46,12 @@ def create_pipeline(
                     ),
                 ],
                 namespace=f"{kind}.fold_{fold}",
-                inputs={f"{model}.test_logits", f"{model}.model"},
+                inputs={
+                    f"{model}.test_logits",
+                    f"{model}.test_neighbours",
+                    f"{model}.model",
+                    f"{labels_from}.leave_fold_out_smoothing",
+                },
                 parameters={"params:pseudo_label"},
             )
         )
