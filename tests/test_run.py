@@ -295,3 +295,26 @@ def test_an_interrupted_run_is_marked_killed_in_mlflow(project, signal_name):
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     [run] = mlflow.search_runs(experiment_names=["statefarm"], output_format="list")
     assert run.info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_folds_train_side_by_side_under_the_thread_runner(project):
+    """``kedro run --runner=ThreadRunner``: the folds train at once, each tracked as a child of the run."""
+    from kedro.runner import ThreadRunner
+
+    params = SMALL_DEMO | {"training": SMALL_DEMO["training"] | {"epochs": 1}}
+    _run(project, pipeline_names=["demo_data"])
+    with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
+        session.run(pipeline_names=["data_prep", "sampling", "training"], runner=ThreadRunner())
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["statefarm"], output_format="list", order_by=["start_time"])
+    parent = [run for run in runs if "mlflow.parentRunId" not in run.data.tags][-1]  # after demo_data's
+    children = {run.info.run_name: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == {"baseline.fold_0", "baseline.fold_1"}  # tracked from the runner's threads
+    assert all(run.info.status == "FINISHED" and "valid_loss" in run.data.metrics for run in children.values())
+    first, second = sorted(children.values(), key=lambda run: run.info.start_time)
+    assert second.info.start_time < first.info.end_time  # side by side, not one after the other
+    assert all((project / "data" / "06_models" / "demo" / name / "model.pt").exists() for name in children)

@@ -1,8 +1,8 @@
 """Data-parallel training on ``torch.distributed``: one process per device, started by torch's elastic launcher.
 
 With ``training.devices`` above 1, ``training.fit_on_rows`` hands its work to ``launch``:
-the elastic agent behind ``torchrun`` starts one worker per device, each worker runs the
-same ``fit_on_rows`` on its share of every epoch (``DistributedSampler``, or a sharded
+the elastic agent behind ``torchrun`` starts one worker per device it claimed
+(``placement``), each worker runs the same training on its share of every epoch (``DistributedSampler``, or a sharded
 ``MixedBatchSampler``), DDP all-reduces the gradients, and rank 0 alone writes checkpoints
 and metrics. Rank 0's result comes back to the Kedro node that launched them.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -65,24 +66,26 @@ def gather_in_order(shard: torch.Tensor, total: int) -> torch.Tensor:
     return torch.stack(gathered, dim=1).flatten(0, 1)[:total]
 
 
-def _worker(function: Callable[..., Any], args: tuple) -> Any:
+def _worker(function: Callable[..., Any], args: tuple, devices: list[torch.device]) -> Any:
     local_rank, local_ranks = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
     # A spawned process starts without the run's logging: rank 0 speaks (its epoch lines), the others only warn.
     main = os.environ.get("RANK") == "0"
     logging.basicConfig(level=logging.INFO if main else logging.WARNING, format="%(asctime)s rank 0  %(message)s")
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
+    if devices[local_rank].type == "cuda":
+        torch.cuda.set_device(devices[local_rank])
     else:  # the machine's cores shared out, not each worker taking all of them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_ranks))
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group("nccl" if devices[local_rank].type == "cuda" else "gloo")
     try:
         return function(*args)
     finally:
         dist.destroy_process_group()
 
 
-def launch(function: Callable[..., Any], args: tuple, devices: int, nodes: int = 1, rendezvous: str = "") -> Any:
-    """``function(*args)`` in ``devices`` worker processes on each of ``nodes`` machines; rank 0's result.
+def launch(
+    function: Callable[..., Any], args: tuple, devices: list[torch.device], nodes: int = 1, rendezvous: str = ""
+) -> Any:
+    """``function(*args)`` in one worker per device of ``devices`` on each of ``nodes`` machines; rank 0's result.
 
     ``function`` and ``args`` must pickle (workers are spawned). A worker that fails
     fails the launch with its error; nothing is restarted. On a machine without rank 0
@@ -91,13 +94,14 @@ def launch(function: Callable[..., Any], args: tuple, devices: int, nodes: int =
     config = LaunchConfig(
         min_nodes=nodes,
         max_nodes=nodes,
-        nproc_per_node=devices,
+        nproc_per_node=len(devices),
         rdzv_backend="c10d",
         rdzv_endpoint=rendezvous or "localhost:0",  # port 0: a free one, on one machine
-        run_id="statefarm" if nodes > 1 else f"statefarm-{os.getpid()}",
+        # One machine: a run of its own per launch, as folds may launch side by side from threads.
+        run_id="statefarm" if nodes > 1 else f"statefarm-{os.getpid()}-{threading.get_ident()}",
         max_restarts=0,
         start_method="spawn",
         monitor_interval=0.2,
     )
-    results = elastic_launch(config, _worker)(function, args)
+    results = elastic_launch(config, _worker)(function, args, devices)
     return results.get(0)

@@ -122,13 +122,13 @@ class RunSummaryHooks:
     def __init__(self) -> None:
         self._catalog: CatalogProtocol | None = None
         self._run: run_summary.TrackedRun | None = None
-        self._current: tuple[str, float] | None = None  # the node running, and since when
+        self._current: dict[int, tuple[str, float]] = {}  # per runner thread: the node running, and since when
         self._seconds: dict[str, float] = {}
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], catalog: CatalogProtocol) -> None:
         # kedro-mlflow's hook, registered after this one, runs first: its run is active here.
-        self._catalog, self._run, self._current, self._seconds = catalog, None, None, {}
+        self._catalog, self._run, self._current, self._seconds = catalog, None, {}, {}
         active = mlflow.active_run()
         if active is None:
             return
@@ -145,15 +145,16 @@ class RunSummaryHooks:
 
     @hook_impl
     def before_node_run(self, node: Node) -> None:
-        # A node's time runs to the next node's start: its outputs are saved after after_node_run.
-        self._close_node()
-        self._current = (node.name, time.perf_counter())
+        # A node's time runs to the next node's start in the same thread: its outputs are saved after
+        # after_node_run. Under the ThreadRunner each thread runs one node at a time.
+        thread = threading.get_ident()
+        self._close_node(thread)
+        self._current[thread] = (node.name, time.perf_counter())
 
-    def _close_node(self) -> None:
-        if self._current is not None:
-            name, started = self._current
+    def _close_node(self, thread: int) -> None:
+        if thread in self._current:
+            name, started = self._current.pop(thread)
             self._seconds[name] = self._seconds.get(name, 0.0) + time.perf_counter() - started
-            self._current = None
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
@@ -173,7 +174,8 @@ class RunSummaryHooks:
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
-        self._close_node()
+        for thread in list(self._current):
+            self._close_node(thread)
         outputs = {name for name in pipeline.all_outputs() if catalog.exists(name)}
         submissions = {
             name.removesuffix(".submission"): _shown(catalog.get(name).latest_path())

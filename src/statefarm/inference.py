@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from scipy.optimize import minimize_scalar
 
-from statefarm import engine
+from statefarm import engine, placement
 from statefarm.augment import AugmentSpec, build_transform
 from statefarm.cache import ImageCache
 from statefarm.config import Params
@@ -96,7 +96,12 @@ def predict_with_features(
 
 
 def _predict(checkpoint, image_cache, names, config, temperature, seed, keep_features):
-    runtime = engine.Runtime(engine.resolve_device(config.device), config.amp, config.channels_last)
+    with placement.claim_devices(config.device) as (device,):
+        return _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features)
+
+
+def _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features):
+    runtime = engine.Runtime(device, config.amp, config.channels_last)
     model = engine.prepare_model(load_classifier(checkpoint), runtime)
     data_config = checkpoint["data_config"]
     rows = image_cache.rows_of(names)

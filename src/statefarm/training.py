@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from statefarm import distributed, engine, tracking
+from statefarm import distributed, engine, placement, tracking
 from statefarm.augment import AugmentSpec, build_transform
 from statefarm.cache import ImageCache
 from statefarm.checkpoints import CheckpointStore
@@ -181,17 +181,40 @@ def fit_on_rows(
     images (soft cross-entropy), and training may start from the baseline's weights.
     With ``training.devices`` above 1 it runs data-parallel (``distributed.launch``):
     ``training.batch_size`` stays the global batch, shared out between the processes.
+    The GPUs are claimed for the whole fit (``placement.claim_devices``), so that folds
+    trained at the same time take different ones.
     """
     config = recipe.training
     per_machine = distributed.world_size(config.devices)
-    if per_machine * config.nodes > 1 and not dist.is_initialized():
-        args = (image_cache, train, valid, recipe, augment, store, seed, clip, on_epoch, pseudo, log_level)
-        return distributed.launch(fit_on_rows, args, per_machine, config.nodes, config.rendezvous)
+    args = (image_cache, train, valid, recipe, augment, store, seed, clip, on_epoch, pseudo, log_level)
+    with placement.claim_devices(config.device, per_machine) as devices:
+        if per_machine * config.nodes > 1:
+            return distributed.launch(_fit_here, args, devices, config.nodes, config.rendezvous)
+        return _fit_here(*args, device=devices[0])
+
+
+def _fit_here(
+    image_cache: ImageCache,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    recipe: Recipe,
+    augment: AugmentSpec | None,
+    store: CheckpointStore | None,
+    seed: int,
+    clip: float,
+    on_epoch: Callable[[dict[str, float], int], None] | None,
+    pseudo: PseudoTraining | None,
+    log_level: int,
+    device: torch.device | None = None,
+) -> engine.FitResult:
+    """``fit_on_rows`` in this process: on ``device``, or, as a data-parallel worker, on the one ``launch`` set."""
+    config = recipe.training
     if config.batch_size % distributed.ranks():
         raise ValueError(f"training.batch_size {config.batch_size} does not split over {distributed.ranks()} processes")
     batch_size = config.batch_size // distributed.ranks()
     torch.manual_seed(seed)
-    runtime = engine.Runtime(engine.resolve_device(config.device), config.amp, config.channels_last)
+    # A data-parallel worker's "cuda" is the GPU launch made current in it.
+    runtime = engine.Runtime(device or engine.resolve_device(config.device), config.amp, config.channels_last)
     model = create_model(recipe.model)
     data_config = model_data_config(model, image_cache.image_size)
     if pseudo is not None and pseudo.init_checkpoint is not None:
