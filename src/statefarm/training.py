@@ -173,6 +173,7 @@ def fit_on_rows(
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
     pseudo: PseudoTraining | None = None,
     log_level: int = logging.INFO,
+    device: torch.device | None = None,
 ) -> engine.FitResult:
     """Train on the ``train`` rows (``img``, ``label``) and validate on the ``valid`` rows.
 
@@ -182,33 +183,16 @@ def fit_on_rows(
     With ``training.devices`` above 1 it runs data-parallel (``distributed.launch``):
     ``training.batch_size`` stays the global batch, shared out between the processes.
     The GPUs are claimed for the whole fit (``placement.claim_devices``), so that folds
-    trained at the same time take different ones.
+    trained at the same time take different ones; ``device`` is the claimed one, set here.
     """
     config = recipe.training
-    per_machine = distributed.world_size(config.devices)
-    args = (image_cache, train, valid, recipe, augment, store, seed, clip, on_epoch, pseudo, log_level)
-    with placement.claim_devices(config.device, per_machine) as devices:
-        if per_machine * config.nodes > 1:
-            return distributed.launch(_fit_here, args, devices, config.nodes, config.rendezvous)
-        return _fit_here(*args, device=devices[0])
-
-
-def _fit_here(
-    image_cache: ImageCache,
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    recipe: Recipe,
-    augment: AugmentSpec | None,
-    store: CheckpointStore | None,
-    seed: int,
-    clip: float,
-    on_epoch: Callable[[dict[str, float], int], None] | None,
-    pseudo: PseudoTraining | None,
-    log_level: int,
-    device: torch.device | None = None,
-) -> engine.FitResult:
-    """``fit_on_rows`` in this process: on ``device``, or, as a data-parallel worker, on the one ``launch`` set."""
-    config = recipe.training
+    if device is None and not dist.is_initialized():
+        per_machine = distributed.world_size(config.devices)
+        args = (image_cache, train, valid, recipe, augment, store, seed, clip, on_epoch, pseudo, log_level)
+        with placement.claim_devices(config.device, per_machine) as devices:
+            if per_machine * config.nodes > 1:
+                return distributed.launch(fit_on_rows, args, devices, config.nodes, config.rendezvous)
+            return fit_on_rows(*args, device=devices[0])
     if config.batch_size % distributed.ranks():
         raise ValueError(f"training.batch_size {config.batch_size} does not split over {distributed.ranks()} processes")
     batch_size = config.batch_size // distributed.ranks()
