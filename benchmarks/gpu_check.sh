@@ -50,3 +50,7 @@ started=$(date +%s)
 "$PYTHON" -m kedro run --env=demo --pipelines=demo_data
 "$PYTHON" -m kedro run --env=demo --pipelines=pseudo_label --params="$cuda"
 echo "demo chain on CUDA: $(( $(date +%s) - started )) s end to end"
+# The folds side by side (ThreadRunner): each claims a free GPU, and waits for one when there are fewer.
+started=$(date +%s)
+"$PYTHON" -m kedro run --env=demo --pipelines=training --runner=ThreadRunner --params="$cuda,training.epochs=2"
+echo "demo folds under the ThreadRunner on $("$PYTHON" -c 'import torch; print(torch.cuda.device_count())') GPU(s): $(( $(date +%s) - started )) s"
