@@ -107,11 +107,12 @@ def test_the_labelling_node_smooths_with_the_choice_made_without_its_fold():
         "fold_1": {"neighbours": 5, "weight": 0.9, "weighting": "similarity", "chosen_on_folds": [0, 2]},
     }
     model = {"model_info": {"train_drivers": ["p001"]}}
-    labels, _ = make_node(logits, neighbours, model, choices, {}, model_name="baseline.fold_0", fold=0)
+    smoothed = {"smooth": True}
+    labels, _ = make_node(logits, neighbours, model, choices, smoothed, model_name="baseline.fold_0", fold=0)
     probabilities = softmax(logits.drop(columns="img").to_numpy(), axis=1)
     expected = smooth(probabilities, neighbours, 3, 0.6, "uniform")
     np.testing.assert_allclose(labels[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-6)
-    plain, _ = make_node(logits, neighbours, model, choices, {"smooth": False}, model_name="baseline.fold_0", fold=0)
+    plain, _ = make_node(logits, neighbours, model, choices, {}, model_name="baseline.fold_0", fold=0)  # off by default
     np.testing.assert_allclose(plain[list(CLASS_NAMES)].to_numpy(), probabilities, atol=1e-6)
     with pytest.raises(ValueError, match="baseline.fold_1: its test neighbours are of other images"):
-        make_node(logits, neighbours.iloc[::-1], model, choices, {}, model_name="baseline.fold_1", fold=1)
+        make_node(logits, neighbours.iloc[::-1], model, choices, smoothed, model_name="baseline.fold_1", fold=1)
