@@ -112,7 +112,7 @@ def find_neighbours_at_density(
     """``find_neighbours`` among the random share of the images whose spacing is the test set's.
 
     A held-out driver has every frame of its videos, while a test set may hold fewer per
-    driver (the 80x60 one about an eighth), so its neighbours lie further apart in time,
+    driver (the 80x60 one a quarter to an eighth), so its neighbours lie further apart in time,
     and a smoothing tuned on the denser frames would be tuned for neighbours the test
     images do not have. The share (one of ``DENSITY_SHARES``) is the one whose median
     distance to the nearest neighbour is closest, as a ratio, to ``nearest_distance`` (the
