@@ -1,5 +1,5 @@
 """``inference``: a fold model + image_cache -> its test predictions, and each test and validation
-image's nearest neighbours in its feature space (namespaced like training)."""
+image's nearest neighbours, in its feature space or in pixels (namespaced like training)."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -24,7 +24,7 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
                     "test_neighbours",
                     "params:inference",
                     "params:seed",
-                ],  # fmt: skip
+                ],
                 outputs="valid_neighbours",
                 name="find_valid_neighbours",
             ),
