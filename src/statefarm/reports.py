@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,10 @@ from sklearn.metrics import confusion_matrix
 
 from statefarm.layout import CLASS_NAMES
 from statefarm.run_summary import best_epoch as kept_epoch
+
+# matplotlib's text layout shares one parser between threads; under the ThreadRunner the folds'
+# figures are laid out and saved at the same time, so each layout and save holds this lock.
+DRAWING = threading.RLock()
 
 CLASS_DESCRIPTIONS = (
     "safe driving", "texting - right", "phone - right", "texting - left", "phone - left",
@@ -53,7 +58,8 @@ def learning_curves_figure(history: pd.DataFrame, model: str = "", pseudo_labell
     loss_ax.legend(fontsize=8)
     acc_ax.legend(fontsize=8)
     figure.suptitle(f"{model or 'model'}: best validation log loss {best_loss:.4f} at epoch {best_epoch}")
-    figure.tight_layout()
+    with DRAWING:
+        figure.tight_layout()
     return figure
 
 
@@ -73,7 +79,8 @@ def confusion_matrix_figure(valid_predictions: pd.DataFrame, title: str = "valid
     accuracy = float((predicted == valid_predictions["label"].to_numpy()).mean())
     axes.set(xlabel="predicted", ylabel="true", title=f"{title}\naccuracy {accuracy:.3f}, rows normalized")
     figure.colorbar(image)
-    figure.tight_layout()
+    with DRAWING:
+        figure.tight_layout()
     return figure
 
 
@@ -138,5 +145,6 @@ def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure
                 legend.setdefault(label, handle)
     figure.legend(legend.values(), legend.keys(), loc="lower right", fontsize=8)
     figure.suptitle("Augmentation scan on the driver sample (lower is better)")
-    figure.tight_layout()
+    with DRAWING:
+        figure.tight_layout()
     return figure

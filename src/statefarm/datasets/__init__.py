@@ -1,6 +1,7 @@
-"""Kedro datasets: the competition's image folder, the image cache, checkpoints, submissions, optional CSV and YAML."""
+"""Kedro datasets: the image folder, the image cache, checkpoints, submissions, figures, optional CSV and YAML."""
 
 from statefarm.datasets.checkpoint_datasets import CheckpointStoreDataset, TorchCheckpointDataset
+from statefarm.datasets.figure_dataset import FigureDataset
 from statefarm.datasets.image_cache_dataset import ImageCacheDataset
 from statefarm.datasets.image_folder_dataset import ImageFolderDataset
 from statefarm.datasets.optional_csv_dataset import OptionalCSVDataset
@@ -9,6 +10,7 @@ from statefarm.datasets.submission_dataset import SubmissionDataset
 
 __all__ = [
     "CheckpointStoreDataset",
+    "FigureDataset",
     "ImageCacheDataset",
     "ImageFolderDataset",
     "OptionalCSVDataset",
