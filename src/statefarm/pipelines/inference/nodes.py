@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from statefarm import inference
 from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.config import parse_params
 from statefarm.cross_validation import LOGITS, log_probabilities
-from statefarm.neighbours import find_neighbours, find_neighbours_at_density, pixel_features
+from statefarm.neighbours import NeighbourConfig, find_neighbours, find_neighbours_at_density, pixel_features
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def predict_test_images(
         probabilities, features = inference.predict_with_features(model, image_cache, names, config, seed=seed)
     else:
         probabilities = inference.predict_probabilities(model, image_cache, names, config, seed=seed)
-        features = pixel_features(image_cache.images, image_cache.rows_of(names), config.neighbours.pixel_size)
+        features = _pixels(image_cache, names, config.neighbours)
     predictions = pd.DataFrame(log_probabilities(probabilities), columns=LOGITS)
     predictions.insert(0, "img", names)
     return predictions, find_neighbours(
@@ -64,7 +65,7 @@ def find_valid_neighbours(
             model, image_cache, names, config.model_copy(update={"tta": []}), seed
         )
     else:
-        features = pixel_features(image_cache.images, image_cache.rows_of(names), search.pixel_size)
+        features = _pixels(image_cache, names, search)
     if not search.match_test_density:
         return find_neighbours(features, names, search.max_neighbours, search.search_dims)
     test_distance = float(test_neighbours["distance_0"].median())
@@ -76,3 +77,7 @@ def find_valid_neighbours(
         100 * share, len(names), table["distance_0"].median(), test_distance,
     )  # fmt: skip
     return table
+
+
+def _pixels(image_cache: ImageCache, names: list[str], search: NeighbourConfig) -> np.ndarray:
+    return pixel_features(image_cache.images, image_cache.rows_of(names), search.pixel_size)
