@@ -14,4 +14,6 @@ def test_the_gpu_check_runs_on_the_cpu_and_prints_its_table():
     [row] = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("48x64")]
     size, compiled, train_cache, train_synthetic, share, infer_cache, infer_synthetic = row
     assert compiled == "off" and float(train_cache) > 0 and float(infer_synthetic) > 0
-    assert float(share) == pytest.approx(float(train_cache) / float(train_synthetic), abs=0.01)
+    # The speeds are printed to the nearest image per second and the share from the unrounded speeds.
+    cache, synthetic = float(train_cache), float(train_synthetic)
+    assert (cache - 0.5) / (synthetic + 0.5) - 0.005 <= float(share) <= (cache + 0.5) / (synthetic - 0.5) + 0.005
