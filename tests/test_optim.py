@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import timm
 import torch
 from timm.scheduler import CosineLRScheduler
 from torch import nn
@@ -129,6 +130,24 @@ def test_eve_leaves_biases_and_batchnorm_undecayed_as_timm_does():
     decay = {id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
     assert decay[id(model[0].weight)] == 0.1
     assert decay[id(model[0].bias)] == decay[id(model[1].weight)] == decay[id(model[1].bias)] == 0.0
+
+
+def test_layer_decay_trains_the_pretrained_body_slower_than_the_head():
+    model = timm.create_model("efficientnet_lite0", num_classes=10)
+    optimizer = create_optimizer(model, OptimizerConfig(lr=0.01, layer_decay=0.8))
+    scheduler = create_scheduler(optimizer, SchedulerConfig(warmup_epochs=0), epochs=2, steps_per_epoch=5)
+    scheduler.step_update(0)
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert rate[id(model.classifier.weight)] == pytest.approx(0.01)
+    assert rate[id(model.conv_stem.weight)] < 0.01 * 0.8**10
+    assert rate[id(model.conv_stem.weight)] < rate[id(model.blocks[3][0].conv_pw.weight)] < 0.01
+
+
+def test_layer_decay_is_refused_where_it_would_do_nothing():
+    with pytest.raises(ValueError, match=r"optimizer.layer_decay: Linear has no layer groups"):
+        create_optimizer(torch.nn.Linear(3, 2), OptimizerConfig(layer_decay=0.8))
+    with pytest.raises(ValueError, match=r"optimizer.layer_decay is timm's and does not apply to opt: eve"):
+        create_optimizer(torch.nn.Linear(3, 2), OptimizerConfig(opt="eve", layer_decay=0.8))
 
 
 def test_an_unknown_optimizer_is_named_before_training():

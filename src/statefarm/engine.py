@@ -182,7 +182,7 @@ def train_one_epoch(
         images_per_s=seen * distributed.ranks() / max(seconds, 1e-9),
         seconds=seconds,
         grad_sq_sum=annealer.current if annealer is not None else 0.0,
-        lr=optimizer.param_groups[0]["lr"],
+        lr=max(group["lr"] for group in optimizer.param_groups),  # the head's, under layer-wise decay
     )
 
 

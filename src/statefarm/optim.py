@@ -26,6 +26,13 @@ class OptimizerConfig(Params):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.9, ge=0, lt=1)
+    layer_decay: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="timm's layer-wise rate decay: each layer group from the head down trains at this factor of "
+        "the one above, so pretrained early layers move least; null: one rate for every layer",
+    )
 
     @field_validator("opt")
     @classmethod
@@ -181,13 +188,28 @@ def create_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.O
     """``Eve`` for ``opt: eve``, otherwise timm's optimizer of that name.
 
     As timm's optimizers do, ``Eve`` leaves biases and normalization weights undecayed.
+    ``layer_decay`` gives each of the model's layer groups its ``lr_scale``, which timm's
+    schedulers multiply into the rate they set.
     """
     if config.opt.lower() == "eve":
+        if config.layer_decay is not None:
+            raise ValueError("optimizer.layer_decay is timm's and does not apply to opt: eve; set it to null")
         groups = param_groups_weight_decay(model, config.weight_decay) if config.weight_decay else model.parameters()
         return Eve(groups, lr=config.lr, weight_decay=config.weight_decay)
-    return create_optimizer_v2(
-        model, opt=config.opt, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum
+    optimizer = create_optimizer_v2(
+        model,
+        opt=config.opt,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        layer_decay=config.layer_decay,
     )
+    if config.layer_decay is not None and len({group["lr_scale"] for group in optimizer.param_groups}) < 2:
+        raise ValueError(
+            f"optimizer.layer_decay: {type(model).__name__} has no layer groups (timm's group_matcher), "
+            "so every layer would train at one rate; set it to null"
+        )
+    return optimizer
 
 
 def create_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig, epochs: int, steps_per_epoch: int):
