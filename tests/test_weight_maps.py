@@ -31,6 +31,18 @@ def test_every_packaged_tensor_lands_on_a_timm_tensor_of_the_same_values():
     assert torch.equal(loaded["blocks.0.0.conv_pw.weight"], source["_blocks.0._project_conv.weight"])
 
 
+def test_a_pretrained_model_starts_from_a_zero_classifier_at_chance_loss():
+    model = create_model(_lite0()).eval()
+    images = torch.rand(4, 3, 60, 80) * 4 - 2
+    with torch.no_grad():
+        logits = model(images)
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3, 6, 9]))
+    assert loss.item() == pytest.approx(np.log(10), abs=1e-6)
+    # From scratch, timm's own init stands: EfficientNet's classifier spreads its first logits widely.
+    scratch = create_model(ModelConfig(name="efficientnet_lite0", pretrained=False)).eval()
+    assert scratch.get_classifier().weight.abs().max() > 0.1
+
+
 def test_a_tensor_of_the_wrong_shape_is_named(tmp_path):
     source = torch.load(resolve_weights_file(LITE0), map_location="cpu", weights_only=True)
     source["_blocks.5._depthwise_conv.weight"] = torch.zeros(7, 1, 3, 3)

@@ -159,7 +159,8 @@ def create_model(config: ModelConfig, num_classes: int = NUM_CLASSES) -> nn.Modu
     if config.pretrained_file:
         kwargs["pretrained_cfg_overlay"] = {"file": str(resolve_weights_file(config.pretrained_file))}
     try:
-        return timm.create_model(config.name, pretrained=config.pretrained, **kwargs)
+        model = timm.create_model(config.name, pretrained=config.pretrained, **kwargs)
+        return _zero_classifier(model) if config.pretrained else model
     except (PretrainedWeightsError, WeightMapError):
         raise
     except Exception as error:
@@ -185,6 +186,22 @@ def _create_with_mapped_weights(config: ModelConfig, kwargs: dict[str, Any]) -> 
     except WeightMapError as error:
         raise PretrainedWeightsError(f"model.pretrained_file does not fit {config.name!r}: {error}") from None
     logger.info("Loaded %s into %s through the %s weight map", config.pretrained_file, config.name, config.weight_map)
+    return _zero_classifier(model)
+
+
+def _zero_classifier(model: nn.Module) -> nn.Module:
+    """Start the new classifier of a pretrained model at zero: every class at 1/10, loss ln 10.
+
+    Some timm inits scale with the number of outputs: EfficientNet's draws the classifier
+    from +/-1/sqrt(num_classes), so with 10 classes its first logits on pretrained
+    features have a spread near 9 and a loss above 20. Their gradients wreck the pretrained
+    body in the first steps, before the head has learnt anything.
+    """
+    classifier = model.get_classifier()
+    if isinstance(classifier, nn.Linear):
+        nn.init.zeros_(classifier.weight)
+        if classifier.bias is not None:
+            nn.init.zeros_(classifier.bias)
     return model
 
 
