@@ -155,12 +155,18 @@ def create_model(config: ModelConfig, num_classes: int = NUM_CLASSES) -> nn.Modu
         if getattr(config, key) is not None:
             kwargs[key] = getattr(config, key)
     if config.pretrained and config.weight_map is not None:
-        return _create_with_mapped_weights(config, kwargs)
+        model = _create_with_mapped_weights(config, kwargs)
+    else:
+        model = _create_with_timm_weights(config, kwargs)
+    return _zero_classifier(model) if config.pretrained else model
+
+
+def _create_with_timm_weights(config: ModelConfig, kwargs: dict[str, Any]) -> nn.Module:
+    """timm's model, with its pretrained weights from the hub or ``pretrained_file`` when asked for."""
     if config.pretrained_file:
         kwargs["pretrained_cfg_overlay"] = {"file": str(resolve_weights_file(config.pretrained_file))}
     try:
-        model = timm.create_model(config.name, pretrained=config.pretrained, **kwargs)
-        return _zero_classifier(model) if config.pretrained else model
+        return timm.create_model(config.name, pretrained=config.pretrained, **kwargs)
     except (PretrainedWeightsError, WeightMapError):
         raise
     except Exception as error:
@@ -186,7 +192,7 @@ def _create_with_mapped_weights(config: ModelConfig, kwargs: dict[str, Any]) -> 
     except WeightMapError as error:
         raise PretrainedWeightsError(f"model.pretrained_file does not fit {config.name!r}: {error}") from None
     logger.info("Loaded %s into %s through the %s weight map", config.pretrained_file, config.name, config.weight_map)
-    return _zero_classifier(model)
+    return model
 
 
 def _zero_classifier(model: nn.Module) -> nn.Module:
