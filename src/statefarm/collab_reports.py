@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from torch import nn
 
-from statefarm.reports import DRAWING
+from statefarm.reports import lay_out
 
 _SHOWN = 12
 
@@ -29,8 +29,7 @@ def movie_bias_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, na
         axes.invert_yaxis()
         axes.set(title=f"{title} movie bias", xlabel="bias (logit of the rating scale)")
     figure.suptitle(f"{name}: movie biases, movies with at least {min_ratings} ratings")
-    with DRAWING:
-        figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -56,8 +55,7 @@ def movie_pca_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, nam
         ylabel=f"component 2 ({share[1]:.0%})",
         title=f"{name}: movie factors, movies with at least {min_ratings} ratings; the five at each end named",
     )
-    with DRAWING:
-        figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -73,8 +71,7 @@ def learning_curves_figure(history: pd.DataFrame) -> Figure:
         axes.set(title=f"{split} split: RMSE per epoch", xlabel="epoch", ylabel="RMSE")
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.legend(fontsize=8)
-    with DRAWING:
-        figure.tight_layout()
+    lay_out(figure)
     return figure
 
 

@@ -25,6 +25,12 @@ CLASS_DESCRIPTIONS = (
 )  # fmt: skip
 
 
+def lay_out(figure: Figure) -> None:
+    """``figure.tight_layout()``, holding ``DRAWING``."""
+    with DRAWING:
+        figure.tight_layout()
+
+
 def _logits(valid_predictions: pd.DataFrame) -> np.ndarray:
     return valid_predictions.loc[:, [f"logit_{name}" for name in CLASS_NAMES]].to_numpy(np.float64)
 
@@ -58,8 +64,7 @@ def learning_curves_figure(history: pd.DataFrame, model: str = "", pseudo_labell
     loss_ax.legend(fontsize=8)
     acc_ax.legend(fontsize=8)
     figure.suptitle(f"{model or 'model'}: best validation log loss {best_loss:.4f} at epoch {best_epoch}")
-    with DRAWING:
-        figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -79,8 +84,7 @@ def confusion_matrix_figure(valid_predictions: pd.DataFrame, title: str = "valid
     accuracy = float((predicted == valid_predictions["label"].to_numpy()).mean())
     axes.set(xlabel="predicted", ylabel="true", title=f"{title}\naccuracy {accuracy:.3f}, rows normalized")
     figure.colorbar(image)
-    with DRAWING:
-        figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -145,6 +149,5 @@ def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure
                 legend.setdefault(label, handle)
     figure.legend(legend.values(), legend.keys(), loc="lower right", fontsize=8)
     figure.suptitle("Augmentation scan on the driver sample (lower is better)")
-    with DRAWING:
-        figure.tight_layout()
+    lay_out(figure)
     return figure
