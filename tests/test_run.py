@@ -234,6 +234,53 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert lost.is_file() and changed and all("/baseline.fold_1/" in path for path in changed)
 
 
+@pytest.mark.slow
+def test_a_blend_member_trains_every_fold_with_its_own_recipe_and_the_blend_is_submitted(project):
+    """``blend.members``: a linear model beside the small CNN, each fold, blended out of fold."""
+    params = SMALL_DEMO | {
+        "training": SMALL_DEMO["training"] | {"epochs": 1},
+        "blend": {"members": {"linear": {"model": {"name": "statefarm_linear"}, "optimizer": {"lr": 1e-3}}}},
+    }
+    _run(project, pipeline_names=["demo_data"])
+    with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
+        session.run(pipeline_names=["pseudo_label"])
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+    data = project / "data"
+    index = pd.read_parquet(data / "02_intermediate" / "demo" / "image_index.parquet")
+    for stage in ("baseline", "pseudo"):
+        for k in (0, 1):
+            split = json.loads((data / "05_model_input" / "demo" / f"fold_{k}" / "driver_split.json").read_text())
+            main = torch.load(data / "06_models" / "demo" / f"{stage}.fold_{k}" / "model.pt", weights_only=True)
+            member = torch.load(
+                data / "06_models" / "demo" / f"{stage}.linear.fold_{k}" / "model.pt", weights_only=True
+            )
+            assert main["model_info"]["name"] == "statefarm_small_cnn"
+            assert member["model_info"]["name"] == "statefarm_linear"
+            assert set(split["train_drivers"]) <= set(member["model_info"]["train_drivers"])
+            assert not set(split["valid_drivers"]) & set(member["model_info"]["train_drivers"])
+        weights = json.loads((data / "07_model_output" / "demo" / f"{stage}.blend" / "blend_weights.json").read_text())
+        assert weights["models"] == [stage, f"{stage}.linear"] and {"fold_0", "fold_1", "all_folds"} <= set(weights)
+        report = pd.read_csv(data / "08_reporting" / "demo" / f"{stage}.blend" / "cv_report.csv")
+        overall = report[report["scope"] == "overall"].iloc[0]
+        assert overall["coverage"] == 1.0 and overall["log_loss"] == pytest.approx(weights["log_loss"]["blend"])
+        [blend_file] = (data / "09_submissions" / "demo").glob(f"{stage}.blend_submission.csv/*/*.csv")
+        assert sorted(pd.read_csv(blend_file)["img"]) == sorted(index.loc[index["split"] == "test", "img"])
+    sources = json.loads(
+        (data / "05_model_input" / "demo" / "pseudo.linear.fold_1" / "pseudo_label_sources.json").read_text()
+    )
+    assert sources["models"] == ["baseline.linear.fold_1"]  # each member learns from its own baseline's labels
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    run = mlflow.search_runs(experiment_names=["statefarm"], output_format="list", order_by=["start_time DESC"],
+                             filter_string="tags.mlflow.parentRunId IS NULL")[0]  # fmt: skip
+    assert run.data.params["blend.members.linear.model.name"] == "statefarm_linear"
+    assert {"pseudo.blend.weight.pseudo", "pseudo.blend.weight.pseudo.linear", "pseudo.blend.cv.log_loss"} <= set(
+        run.data.metrics
+    )
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

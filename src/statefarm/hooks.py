@@ -26,18 +26,21 @@ from statefarm.atomic import write_atomic
 
 
 class ParameterHooks:
-    """Runs once the run's configuration is loaded, before Kedro builds its pipelines or runs a node."""
+    """Runs once the run's configuration is loaded, before Kedro builds its pipelines or runs a node.
+
+    It checks every parameter, then plans the pipelines for the run's folds and blend members.
+    """
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         # Imported here: they import torch, which `kedro --help` should not wait for.
         from statefarm.parameters import validate_parameters
-        from statefarm.pipeline_registry import plan_folds
+        from statefarm.pipeline_registry import plan_pipelines
 
         # The raw parameters, with --params applied: context.params would build the pipelines first.
         parameters = context.config_loader["parameters"]
         validate_parameters(parameters)
-        plan_folds(parameters["split"])
+        plan_pipelines(parameters["split"], parameters["blend"])
 
 
 def _exit_on_sigterm(signum: int, frame) -> None:
@@ -187,21 +190,26 @@ class RunSummaryHooks:
 
 
 def _scores(outputs: set[str], catalog: CatalogProtocol) -> list[run_summary.ModelScore]:
-    """Each model kind reported out of fold in ``outputs``; else each model trained, on its validation drivers."""
+    """Each model kind reported out of fold in ``outputs``; else each model trained, on its validation drivers.
+
+    Kinds are ``baseline``, ``pseudo``, a blend member's ``baseline.<member>``, the blend's ``baseline.blend``, ...
+    """
     histories: dict[str, pd.DataFrame] = {
         name.removesuffix(".training_history"): catalog.load(name)
         for name in sorted(outputs)
         if name.endswith(".training_history")
     }
-    scores = []
-    for kind in ("baseline", "pseudo"):
-        if f"{kind}.cv_report" in outputs:
-            folds = [history for model, history in histories.items() if model.startswith(f"{kind}.fold_")]
-            scores.append(run_summary.out_of_fold_score(kind, catalog.load(f"{kind}.cv_report"), folds))
-        else:
-            scores += [
-                run_summary.validation_score(model, history)
-                for model, history in histories.items()
-                if model.startswith(f"{kind}.")
-            ]
-    return scores
+    reported = sorted(name.removesuffix(".cv_report") for name in outputs if name.endswith(".cv_report"))
+    scores = [
+        run_summary.out_of_fold_score(
+            kind,
+            catalog.load(f"{kind}.cv_report"),
+            [history for model, history in histories.items() if model.rsplit(".fold_", 1)[0] == kind],
+        )
+        for kind in reported
+    ]
+    return scores + [
+        run_summary.validation_score(model, history)
+        for model, history in histories.items()
+        if model.rsplit(".fold_", 1)[0] not in reported
+    ]

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from statefarm.augment import AugmentSpec, build_transform
 from statefarm.augment_tuning import TuningConfig
+from statefarm.blending import BlendConfig, member_recipe
 from statefarm.config import Params, parse_params
 from statefarm.demo_data import DemoDataConfig
 from statefarm.inference import InferenceConfig
@@ -25,7 +26,7 @@ from statefarm.pipelines.collab.nodes import CollabConfig
 from statefarm.pipelines.data_prep.nodes import ImageCacheConfig
 from statefarm.pseudo_labels import PseudoLabelConfig
 from statefarm.splits import SampleConfig, SplitConfig
-from statefarm.training import TrainingConfig
+from statefarm.training import Recipe, TrainingConfig
 
 
 class SubmissionConfig(Params):
@@ -52,6 +53,7 @@ class ProjectParameters(Params):
     annealer: AnnealerConfig
     training: TrainingConfig
     augment: AugmentSpec | None
+    blend: BlendConfig
     inference: InferenceConfig
     pseudo_label: PseudoLabelConfig
     submission: SubmissionConfig
@@ -73,6 +75,8 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
         ]
         raise ValueError(f"Invalid parameters: unknown group(s) {', '.join(hints)}; the groups are {known}")
     validated = parse_params(ProjectParameters, parameters, "")
+    for name, member in parameters["blend"]["members"].items():  # each member's recipe, as its nodes will read it
+        Recipe.from_params(member_recipe(parameters, member), key=f"blend.members.{name}.")
     build_transform(validated.augment, key="augment")
     for view, spec in enumerate(validated.inference.tta):
         build_transform(spec, key=f"inference.tta[{view}]")

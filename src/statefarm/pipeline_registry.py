@@ -1,9 +1,10 @@
-"""Project pipelines: the stages, and the whole chain assembled from them for the run's folds.
+"""Project pipelines: the stages, and the whole chain assembled from them for the run's folds and blend.
 
-How many folds a run trains is a parameter (``split``), yet Kedro pipelines are built
-before nodes run: ``ParameterHooks`` reads the run's ``split`` parameters once its
-configuration is loaded and calls ``plan_folds``, and the pipelines are built for those
-folds. Without a run (``kedro registry list``) they are built for ``SplitConfig``'s defaults.
+How many folds a run trains (``split``) and which architectures it blends (``blend``) are
+parameters, yet Kedro pipelines are built before nodes run: ``ParameterHooks`` reads the
+run's parameters once its configuration is loaded and calls ``plan_pipelines``, and the
+pipelines are built for those folds and members. Without a run (``kedro registry list``)
+they are built for ``SplitConfig``'s default folds and no blend.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Pipeline
 
+from statefarm.blending import BlendConfig
 from statefarm.config import parse_params
 from statefarm.pipelines import (
     augment_tuning,
+    blend,
     collab,
     cross_validation,
     data_prep,
@@ -29,34 +32,44 @@ from statefarm.pipelines import (
 )
 from statefarm.splits import SplitConfig
 
-_planned_folds: list[int] | None = None
+_plan: tuple[list[int], list[str]] | None = None
 
 
-def plan_folds(split: Mapping[str, Any] | None) -> list[int]:
-    """Build the pipelines for the folds these ``split`` parameters train; return those folds."""
-    global _planned_folds
-    folds = parse_params(SplitConfig, split, "split").folds
-    if folds != _planned_folds:
-        _planned_folds = folds
+def plan_pipelines(
+    split: Mapping[str, Any] | None, blend_params: Mapping[str, Any] | None = None
+) -> tuple[list[int], list[str]]:
+    """Build the pipelines for the folds ``split`` trains and the members ``blend`` adds; return both."""
+    global _plan
+    plan = (
+        parse_params(SplitConfig, split, "split").folds,
+        list(parse_params(BlendConfig, blend_params, "blend").members),
+    )
+    if plan != _plan:
+        _plan = plan
         project_pipelines.configure(__name__)  # rebuilt on next access
-    return folds
+    return plan
 
 
 def _total(pipelines: Iterable[Pipeline]) -> Pipeline:
     return sum(pipelines, Pipeline([]))
 
 
-def model_pipelines(kind: str, folds: list[int], labels_from: str | None = None) -> dict[str, Pipeline]:
+def model_pipelines(
+    kind: str, folds: list[int], labels_from: str | None = None, member: str | None = None
+) -> dict[str, Pipeline]:
     """Training, inference (with the out-of-fold report and fold ensemble) and submission of ``kind``.
 
     One training and one inference pipeline per fold, under ``<kind>.fold_<k>``; with
     ``labels_from``, fold ``k`` learns from ``<kind>.fold_<k>.pseudo_labels``, made by
     ``<labels_from>.fold_<k>`` (see ``pseudo_label.create_pipeline``), and may start from its weights.
+    A ``member`` of the blend trains with its own recipe keys.
     """
     trainings = []
     for k in folds:
         init_model = f"{labels_from}.fold_{k}.model" if labels_from else None
-        trainings.append(training.create_pipeline(f"{kind}.fold_{k}", f"fold_{k}.driver_split", init_model))
+        trainings.append(
+            training.create_pipeline(f"{kind}.fold_{k}", f"fold_{k}.driver_split", init_model, member=member)
+        )
     return {
         "training": _total(trainings),
         "inference": _total(inference.create_pipeline(f"{kind}.fold_{k}") for k in folds)
@@ -65,25 +78,51 @@ def model_pipelines(kind: str, folds: list[int], labels_from: str | None = None)
     }
 
 
+def _chain(folds: list[int], member: str | None = None) -> tuple[dict, Pipeline]:
+    """One architecture's baseline stages, and its pseudo-labels with the models trained on them.
+
+    The main model's kinds are ``baseline`` and ``pseudo``; a member's, ``baseline.<member>`` and ``pseudo.<member>``.
+    """
+    baseline, pseudo = (f"{stage}.{member}" if member else stage for stage in ("baseline", "pseudo"))
+    stages = model_pipelines(baseline, folds, member=member)
+    pseudo_labelled = pseudo_label.create_pipeline(
+        folds, kind=pseudo, labels_from=baseline, compare=member is None
+    ) + _total(model_pipelines(pseudo, folds, labels_from=baseline, member=member).values())
+    return stages, pseudo_labelled
+
+
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register each stage, ``pseudo_label`` (also ``__default__``), the whole chain, and ``collab``.
+    """Register each stage, ``pseudo_label`` (also ``__default__``), the whole chain, ``blend`` and ``collab``.
+
+    With members in ``blend``, each stage runs for the main model and every member
+    (``baseline.<member>``, ...), and ``blend`` pools them: ``baseline.blend`` and ``pseudo.blend``.
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
-    folds = _planned_folds if _planned_folds is not None else SplitConfig().folds
-    baseline = model_pipelines("baseline", folds)
-    pseudo = model_pipelines("pseudo", folds, labels_from="baseline")
+    folds, members = _plan if _plan is not None else (SplitConfig().folds, [])
+    chains = [_chain(folds)] + [_chain(folds, member) for member in members]
     stages = {
         "demo_data": demo_data.create_pipeline(),
         "data_prep": data_prep.create_pipeline(),
         "sampling": sampling.create_pipeline(folds),
         "augment_tuning": augment_tuning.create_pipeline(),
-        **baseline,
+        **{name: _total(chain[name] for chain, _ in chains) for name in ("training", "inference", "submission")},
     }
+    blends = _total(
+        blend.create_pipeline(f"{stage}.blend", [stage] + [f"{stage}.{member}" for member in members])
+        + submission.create_pipeline(f"{stage}.blend")
+        for stage in ("baseline", "pseudo")
+        if members
+    )
     whole_chain = (
         _total(stage for name, stage in stages.items() if name != "demo_data")
-        + pseudo_label.create_pipeline(folds, kind="pseudo", labels_from="baseline")
-        + _total(pseudo.values())
+        + _total(pseudo_labelled for _, pseudo_labelled in chains)
+        + blends
     )
-    return stages | {"pseudo_label": whole_chain, "collab": collab.create_pipeline(), "__default__": whole_chain}
+    return stages | {
+        "pseudo_label": whole_chain,
+        "blend": blends,
+        "collab": collab.create_pipeline(),
+        "__default__": whole_chain,
+    }

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -25,7 +25,7 @@ from statefarm import distributed, engine, placement, tracking
 from statefarm.augment import AugmentSpec, build_transform
 from statefarm.cache import ImageCache
 from statefarm.checkpoints import CheckpointStore
-from statefarm.config import Params
+from statefarm.config import Params, parse_params
 from statefarm.layout import CLASS_NAMES
 from statefarm.loaders import CachedImageDataset, make_loader
 from statefarm.models import ModelConfig, create_model, model_data_config
@@ -104,6 +104,20 @@ class Recipe:
     scheduler: SchedulerConfig
     annealer: AnnealerConfig
     training: TrainingConfig
+
+    @classmethod
+    def from_params(cls, sections: Mapping[str, Mapping[str, Any] | None], key: str = "") -> Recipe:
+        """Each section (``model``, ``optimizer``, ...) parsed by its schema; errors name ``<key><section>.<field>``."""
+        return cls(**{
+            field.name: parse_params(_RECIPE_SCHEMAS[field.name], sections[field.name], key + field.name)
+            for field in fields(cls)
+        })  # fmt: skip
+
+
+_RECIPE_SCHEMAS = {
+    "model": ModelConfig, "optimizer": OptimizerConfig, "scheduler": SchedulerConfig,
+    "annealer": AnnealerConfig, "training": TrainingConfig,
+}  # fmt: skip
 
 
 def _model_info(name: str, train: pd.DataFrame, pseudo: PseudoTraining | None) -> dict[str, Any]:

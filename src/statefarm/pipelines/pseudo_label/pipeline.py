@@ -17,9 +17,12 @@ from statefarm.pipelines.pseudo_label.nodes import (
 
 
 def create_pipeline(
-    folds: Sequence[int] = (0,), kind: str = "pseudo", labels_from: str = "baseline", **kwargs
+    folds: Sequence[int] = (0,), kind: str = "pseudo", labels_from: str = "baseline", compare: bool = True, **kwargs
 ) -> Pipeline:
-    """``<kind>.fold_<k>.pseudo_labels`` from ``<labels_from>.fold_<k>``: the one model that never saw fold k."""
+    """``<kind>.fold_<k>.pseudo_labels`` from ``<labels_from>.fold_<k>``: the one model that never saw fold k.
+
+    With ``compare``, also ``model_comparison``: ``<labels_from>`` against ``<kind>``, out of fold.
+    """
     per_fold = []
     for fold in folds:
         model = f"{labels_from}.fold_{fold}"
@@ -55,6 +58,9 @@ def create_pipeline(
                 parameters={"params:pseudo_label"},
             )
         )
+    labelled = sum(per_fold, Pipeline([]))
+    if not compare:
+        return labelled
     comparison = pipeline(
         [
             node(
@@ -70,4 +76,4 @@ def create_pipeline(
         outputs={"model_comparison", "comparison_metrics"},
         parameters={"params:submission"},
     )
-    return sum(per_fold, Pipeline([])) + comparison
+    return labelled + comparison

@@ -9,21 +9,20 @@ from matplotlib.figure import Figure
 
 from statefarm import pseudo_labels as pseudo
 from statefarm import reports, run_summary, training
+from statefarm.blending import member_recipe
 from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.checkpoints import CheckpointStore
 from statefarm.config import parse_params
-from statefarm.models import ModelConfig
-from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 
 
-def _recipe(model, optimizer, scheduler, annealer, training_params) -> training.Recipe:
-    return training.Recipe(
-        parse_params(ModelConfig, model, "model"),
-        parse_params(OptimizerConfig, optimizer, "optimizer"),
-        parse_params(SchedulerConfig, scheduler, "scheduler"),
-        parse_params(AnnealerConfig, annealer, "annealer"),
-        parse_params(training.TrainingConfig, training_params, "training"),
-    )
+def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> training.Recipe:
+    sections = {
+        "model": model, "optimizer": optimizer, "scheduler": scheduler, "annealer": annealer,
+        "training": training_params,
+    }  # fmt: skip
+    if member is not None:  # a member of the blend: its own keys over the main recipe
+        sections = member_recipe(sections, member)
+    return training.Recipe.from_params(sections)
 
 
 def train_model(
@@ -40,15 +39,17 @@ def train_model(
     augment: list | None,
     seed: int,
     submission: dict[str, Any],
+    member: dict[str, Any] | None = None,
     run_name: str = "model",
     pseudo_training: training.PseudoTraining | None = None,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Train, checkpointing every epoch; return the best model, the history and its validation logits.
 
     Augments with ``tuned_augmentations`` when the tuning stage has made it, else ``augment``.
+    A ``member`` of the blend (``blend.members.<name>``) puts its keys over the recipe's.
     """
     check_cache_matches_index(image_cache, image_index)
-    recipe = _recipe(model, optimizer, scheduler, annealer, training_params)
+    recipe = _recipe(model, optimizer, scheduler, annealer, training_params, member)
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
         image_cache, image_index, driver_split, recipe, augment, checkpoints, seed,
@@ -74,6 +75,7 @@ def train_model_with_pseudo_labels(
     augment: list | None,
     seed: int,
     submission: dict[str, Any],
+    member: dict[str, Any] | None = None,
     run_name: str = "model",
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """As ``train_model``, with a fixed share of every batch pseudo-labelled, after checking for leaks.
@@ -97,7 +99,7 @@ def train_model_with_pseudo_labels(
     mixing = training.PseudoTraining(pseudo_labels, config.fraction, init, tuple(sorted(seen)))
     return train_model(
         image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
-        annealer, training_params, augment, seed, submission, run_name=run_name, pseudo_training=mixing,
+        annealer, training_params, augment, seed, submission, member, run_name=run_name, pseudo_training=mixing,
     )  # fmt: skip
 
 

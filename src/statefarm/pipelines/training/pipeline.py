@@ -23,6 +23,7 @@ def create_pipeline(
     namespace: str = "baseline.fold_0",
     driver_split: str = "fold_0.driver_split",
     init_model: str | None = None,
+    member: str | None = None,
     **kwargs,
 ) -> Pipeline:
     """The training pipeline under ``namespace``.
@@ -33,6 +34,7 @@ def create_pipeline(
         init_model: With pseudo-labels: the model it may start from. Its ``pseudo_labels``
             (and their ``pseudo_label_sources``) fill part of every batch. ``None``
             trains on the labelled drivers only.
+        member: A member of the blend: its keys (``params:blend.members.<member>``) go over the recipe's.
     """
     data = ["image_cache", "image_index", "driver_split", "checkpoints", "tuned_augmentations"]
     shared_inputs = set(SHARED_INPUTS)
@@ -44,6 +46,9 @@ def create_pipeline(
         inputs = data + ["pseudo_labels", "pseudo_label_sources", init_model, "params:pseudo_label"] + RECIPE
         shared_inputs |= {init_model}
         shared_parameters |= {"params:pseudo_label"}
+    if member is not None:
+        inputs = [*inputs, f"params:blend.members.{member}"]
+        shared_parameters |= {f"params:blend.members.{member}"}
     return pipeline(
         [
             node(
