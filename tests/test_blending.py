@@ -155,3 +155,5 @@ def test_the_real80x60_environment_blends_lite0_with_a_small_cnn_trained_on_the_
     assert parameters.model.name == "efficientnet_lite0" and recipe["model"]["name"] == "statefarm_small_cnn"
     assert recipe["model"]["pretrained_file"] is None and recipe["training"]["device"] == "cpu"
     assert recipe["training"]["epochs"] > parameters.training.epochs  # from scratch: more epochs than fine-tuning
+    # `--params blend.members.small_cnn=null` trains lite0 alone
+    assert validate_parameters(raw | {"blend": {"members": {"small_cnn": None}}}).blend.members == {}

@@ -50,20 +50,20 @@ class MemberRecipe(Params):
 class BlendConfig(Params):
     """Other architectures trained beside the main model, each fold, and blended with it."""
 
-    members: dict[str, MemberRecipe] = Field(
-        {}, description="name -> recipe keys over the main recipe; empty: the main model alone, no blend"
+    members: dict[str, MemberRecipe | None] = Field(
+        {}, description="name -> recipe keys over the main recipe; null leaves a member out; none: no blend"
     )
 
     @field_validator("members")
     @classmethod
-    def _names_are_namespaces(cls, members: dict[str, MemberRecipe]) -> dict[str, MemberRecipe]:
+    def _names_are_namespaces(cls, members: dict[str, MemberRecipe | None]) -> dict[str, MemberRecipe]:
         for name in members:
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "blend" or name.startswith("fold_"):
                 raise ValueError(
                     f"member name {name!r} must be lower-case letters, digits and _, start with a letter, "
                     "and be neither blend nor fold_<k>: it names the member's datasets (baseline.<name>.fold_0, ...)"
                 )
-        return members
+        return {name: member for name, member in members.items() if member is not None}
 
 
 def member_recipe(main: Mapping[str, Mapping[str, Any] | None], member: Mapping[str, Any]) -> dict[str, dict]:

@@ -75,8 +75,10 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
         ]
         raise ValueError(f"Invalid parameters: unknown group(s) {', '.join(hints)}; the groups are {known}")
     validated = parse_params(ProjectParameters, parameters, "")
-    for name, member in parameters["blend"]["members"].items():  # each member's recipe, as its nodes will read it
-        Recipe.from_params(member_recipe(parameters, member), key=f"blend.members.{name}.")
+    for name in validated.blend.members:  # each member's recipe, as its nodes will read it
+        Recipe.from_params(
+            member_recipe(parameters, parameters["blend"]["members"][name]), key=f"blend.members.{name}."
+        )
     build_transform(validated.augment, key="augment")
     for view, spec in enumerate(validated.inference.tta):
         build_transform(spec, key=f"inference.tta[{view}]")
