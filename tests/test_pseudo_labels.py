@@ -116,3 +116,75 @@ def test_the_labelling_node_smooths_with_the_choice_made_without_its_fold():
     np.testing.assert_allclose(plain[list(CLASS_NAMES)].to_numpy(), probabilities, atol=1e-6)
     with pytest.raises(ValueError, match="baseline.fold_1: its test neighbours are of other images"):
         make_node(logits, neighbours.iloc[::-1], model, choices, smoothed, model_name="baseline.fold_1", fold=1)
+
+
+def _test_logits(rng, names):
+    columns = [f"logit_{c}" for c in CLASS_NAMES]
+    return pd.DataFrame(rng.normal(0, 2, (len(names), 10)), columns=columns).assign(img=names)[["img", *columns]]
+
+
+def test_blended_labels_pool_the_fold_baselines_with_the_weights_fitted_without_the_fold():
+    from scipy.special import log_softmax
+
+    from statefarm.neighbours import find_neighbours
+    from statefarm.pipelines.pseudo_label.nodes import make_blended_pseudo_labels
+
+    rng = np.random.default_rng(0)
+    names = [f"img_t{k}.jpg" for k in range(30)]
+    logits = {name: _test_logits(rng, names) for name in ("baseline", "baseline.cnn")}
+    neighbours = find_neighbours(rng.normal(size=(30, 8)), names, 3)
+    smoothing = {"fold_1": {"neighbours": 3, "weight": 0.5, "weighting": "uniform", "chosen_on_folds": [0]}}
+    models = {
+        "baseline": {"model_info": {"train_drivers": ["p001", "p002"]}},
+        "baseline.cnn": {"model_info": {"train_drivers": ["p001", "p002"]}},
+    }
+    weights = {"fold_1": {"baseline": 0.7, "baseline.cnn": 0.5}, "all_folds": {"baseline": 1.0, "baseline.cnn": 0.0}}
+    teachers = [item for name in models for item in (logits[name], neighbours, models[name], smoothing)]
+    labels, sources = make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
+
+    log_p = [log_softmax(logits[name].drop(columns="img").to_numpy(), axis=1) for name in models]
+    expected = np.exp(log_softmax(0.7 * log_p[0] + 0.5 * log_p[1], axis=1))  # fold 1's weights, not all folds'
+    np.testing.assert_allclose(labels[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-5)
+    assert sources == {"models": ["baseline.fold_1", "baseline.cnn.fold_1"], "train_drivers": ["p001", "p002"]}
+
+    models["baseline.cnn"] = {"model_info": {"train_drivers": ["p001", "p003"]}}  # saw fold 1's validation driver
+    teachers = [item for name in models for item in (logits[name], neighbours, models[name], smoothing)]
+    _, sources = make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
+    with pytest.raises(PseudoLabelLeakError, match=r"validation driver\(s\) \['p003'\]"):
+        check_pseudo_label_sources(sources, {"fold": 1, "train_drivers": ["p001", "p002"], "valid_drivers": ["p003"]})
+
+    logits["baseline.cnn"] = logits["baseline.cnn"].iloc[::-1]
+    teachers = [item for name in models for item in (logits[name], neighbours, models[name], smoothing)]
+    with pytest.raises(ValueError, match="baseline.cnn.fold_1 predicted other test images than baseline.fold_1"):
+        make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
+
+
+@pytest.mark.parametrize("teacher", ["own", "blend"])
+def test_with_a_blend_each_pseudo_model_learns_from_its_teacher_of_the_same_fold(teacher):
+    from statefarm import pipeline_registry
+
+    folds = [0, 1]
+    pipeline_registry._plan = (folds, ["cnn"], teacher)
+    try:
+        chain = pipeline_registry.register_pipelines()["pseudo_label"]
+    finally:
+        pipeline_registry._plan = None
+    nodes = {node.name: node for node in chain.nodes}
+    for k in folds:
+        for pseudo, baseline in (("pseudo", "baseline"), ("pseudo.cnn", "baseline.cnn")):
+            train = nodes[f"{pseudo}.fold_{k}.train_model"]
+            labels = f"pseudo.blend.fold_{k}" if teacher == "blend" else f"{pseudo}.fold_{k}"
+            assert {f"{labels}.pseudo_labels", f"{labels}.pseudo_label_sources", f"{baseline}.fold_{k}.model"} <= set(
+                train.inputs
+            )
+        if teacher == "blend":
+            make = nodes[f"pseudo.blend.fold_{k}.make_pseudo_labels"]
+            models = {name for name in make.inputs if name.endswith(".model")}
+            assert models == {f"baseline.fold_{k}.model", f"baseline.cnn.fold_{k}.model"}
+            assert "baseline.blend.blend_weights" in make.inputs
+            assert not [name for name in nodes if name.endswith("make_pseudo_labels") and "blend" not in name]
+        else:
+            assert (
+                f"pseudo.cnn.fold_{k}.make_pseudo_labels" in nodes
+                and "pseudo.blend.fold_0.make_pseudo_labels" not in nodes
+            )

@@ -236,10 +236,13 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
 
 @pytest.mark.slow
 def test_a_blend_member_trains_every_fold_with_its_own_recipe_and_the_blend_is_submitted(project):
-    """``blend.members``: a linear model beside the small CNN, each fold, blended out of fold."""
+    """``blend.members``: a linear model beside the small CNN, each fold, blended out of fold; the blend labels."""
     params = SMALL_DEMO | {
         "training": SMALL_DEMO["training"] | {"epochs": 1},
-        "blend": {"members": {"linear": {"model": {"name": "statefarm_linear"}, "optimizer": {"lr": 1e-3}}}},
+        "blend": {
+            "members": {"linear": {"model": {"name": "statefarm_linear"}, "optimizer": {"lr": 1e-3}}},
+            "teacher": "blend",
+        },
     }
     _run(project, pipeline_names=["demo_data"])
     with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
@@ -268,9 +271,12 @@ def test_a_blend_member_trains_every_fold_with_its_own_recipe_and_the_blend_is_s
         [blend_file] = (data / "09_submissions" / "demo").glob(f"{stage}.blend_submission.csv/*/*.csv")
         assert sorted(pd.read_csv(blend_file)["img"]) == sorted(index.loc[index["split"] == "test", "img"])
     sources = json.loads(
-        (data / "05_model_input" / "demo" / "pseudo.linear.fold_1" / "pseudo_label_sources.json").read_text()
+        (data / "05_model_input" / "demo" / "pseudo.blend.fold_1" / "pseudo_label_sources.json").read_text()
     )
-    assert sources["models"] == ["baseline.linear.fold_1"]  # each member learns from its own baseline's labels
+    assert sources["models"] == [
+        "baseline.fold_1",
+        "baseline.linear.fold_1",
+    ]  # fold 1's baselines label its test images
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     run = mlflow.search_runs(experiment_names=["statefarm"], output_format="list", order_by=["start_time DESC"],

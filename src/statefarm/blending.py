@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,9 @@ class BlendConfig(Params):
 
     members: dict[str, MemberRecipe | None] = Field(
         {}, description="name -> recipe keys over the main recipe; null leaves a member out; none: no blend"
+    )
+    teacher: Literal["own", "blend"] = Field(
+        "own", description="who labels the test images for each model's pseudo stage: its own baseline, or the blend"
     )
 
     @field_validator("members")

@@ -32,18 +32,16 @@ from statefarm.pipelines import (
 )
 from statefarm.splits import SplitConfig
 
-_plan: tuple[list[int], list[str]] | None = None
+_plan: tuple[list[int], list[str], str] | None = None
 
 
 def plan_pipelines(
     split: Mapping[str, Any] | None, blend_params: Mapping[str, Any] | None = None
-) -> tuple[list[int], list[str]]:
-    """Build the pipelines for the folds ``split`` trains and the members ``blend`` adds; return both."""
+) -> tuple[list[int], list[str], str]:
+    """Build the pipelines for the folds ``split`` trains, the members ``blend`` adds and who labels; return them."""
     global _plan
-    plan = (
-        parse_params(SplitConfig, split, "split").folds,
-        list(parse_params(BlendConfig, blend_params, "blend").members),
-    )
+    config = parse_params(BlendConfig, blend_params, "blend")
+    plan = parse_params(SplitConfig, split, "split").folds, list(config.members), config.teacher
     if plan != _plan:
         _plan = plan
         project_pipelines.configure(__name__)  # rebuilt on next access
@@ -55,20 +53,26 @@ def _total(pipelines: Iterable[Pipeline]) -> Pipeline:
 
 
 def model_pipelines(
-    kind: str, folds: list[int], labels_from: str | None = None, member: str | None = None
+    kind: str,
+    folds: list[int],
+    labels_from: str | None = None,
+    member: str | None = None,
+    labelled_by: str | None = None,
 ) -> dict[str, Pipeline]:
     """Training, inference (with the out-of-fold report and fold ensemble) and submission of ``kind``.
 
     One training and one inference pipeline per fold, under ``<kind>.fold_<k>``; with
     ``labels_from``, fold ``k`` learns from ``<kind>.fold_<k>.pseudo_labels``, made by
-    ``<labels_from>.fold_<k>`` (see ``pseudo_label.create_pipeline``), and may start from its weights.
+    ``<labels_from>.fold_<k>`` (see ``pseudo_label.create_pipeline``), and may start from its weights;
+    with ``labelled_by`` too, from ``<labelled_by>.fold_<k>.pseudo_labels`` instead.
     A ``member`` of the blend trains with its own recipe keys.
     """
     trainings = []
     for k in folds:
         init_model = f"{labels_from}.fold_{k}.model" if labels_from else None
+        labels = f"{labelled_by}.fold_{k}" if labelled_by else None
         trainings.append(
-            training.create_pipeline(f"{kind}.fold_{k}", f"fold_{k}.driver_split", init_model, member=member)
+            training.create_pipeline(f"{kind}.fold_{k}", f"fold_{k}.driver_split", init_model, member, labels)
         )
     return {
         "training": _total(trainings),
@@ -78,17 +82,17 @@ def model_pipelines(
     }
 
 
-def _chain(folds: list[int], member: str | None = None) -> tuple[dict, Pipeline]:
-    """One architecture's baseline stages, and its pseudo-labels with the models trained on them.
+def _chain(folds: list[int], member: str | None = None, labelled_by: str | None = None) -> tuple[dict, Pipeline]:
+    """One architecture's baseline stages, and its pseudo-labelled models (with its own labels unless ``labelled_by``).
 
     The main model's kinds are ``baseline`` and ``pseudo``; a member's, ``baseline.<member>`` and ``pseudo.<member>``.
     """
     baseline, pseudo = (f"{stage}.{member}" if member else stage for stage in ("baseline", "pseudo"))
     stages = model_pipelines(baseline, folds, member=member)
-    pseudo_labelled = pseudo_label.create_pipeline(
-        folds, kind=pseudo, labels_from=baseline, compare=member is None
-    ) + _total(model_pipelines(pseudo, folds, labels_from=baseline, member=member).values())
-    return stages, pseudo_labelled
+    pseudo_models = _total(model_pipelines(pseudo, folds, baseline, member, labelled_by).values())
+    if labelled_by is None:
+        pseudo_models += pseudo_label.create_pipeline(folds, kind=pseudo, labels_from=baseline)
+    return stages, pseudo_models
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -96,12 +100,15 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     With members in ``blend``, each stage runs for the main model and every member
     (``baseline.<member>``, ...), and ``blend`` pools them: ``baseline.blend`` and ``pseudo.blend``.
+    With ``blend.teacher: blend``, every pseudo model of fold k learns from
+    ``pseudo.blend.fold_<k>.pseudo_labels``, made by the blend of the fold's baselines.
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
-    folds, members = _plan if _plan is not None else (SplitConfig().folds, [])
-    chains = [_chain(folds)] + [_chain(folds, member) for member in members]
+    folds, members, teacher = _plan if _plan is not None else (SplitConfig().folds, [], "own")
+    labelled_by = "pseudo.blend" if members and teacher == "blend" else None
+    chains = [_chain(folds, None, labelled_by)] + [_chain(folds, member, labelled_by) for member in members]
     stages = {
         "demo_data": demo_data.create_pipeline(),
         "data_prep": data_prep.create_pipeline(),
@@ -115,9 +122,16 @@ def register_pipelines() -> dict[str, Pipeline]:
         for stage in ("baseline", "pseudo")
         if members
     )
+    blended_labels = (
+        pseudo_label.create_blended_pipeline(folds, ["baseline"] + [f"baseline.{member}" for member in members])
+        if labelled_by
+        else Pipeline([])
+    )
     whole_chain = (
         _total(stage for name, stage in stages.items() if name != "demo_data")
-        + _total(pseudo_labelled for _, pseudo_labelled in chains)
+        + blended_labels
+        + _total(pseudo_models for _, pseudo_models in chains)
+        + pseudo_label.create_comparison(kind="pseudo", labels_from="baseline")
         + blends
     )
     return stages | {

@@ -1,5 +1,5 @@
-"""``pseudo_label`` pipeline: the whole chain, end to end."""
+"""``pseudo_label`` pipeline: pseudo-labels from each fold's baseline (or the baselines' blend), and the comparison."""
 
-from statefarm.pipelines.pseudo_label.pipeline import create_pipeline
+from statefarm.pipelines.pseudo_label.pipeline import create_blended_pipeline, create_comparison, create_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_blended_pipeline", "create_comparison", "create_pipeline"]

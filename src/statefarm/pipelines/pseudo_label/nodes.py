@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
+from statefarm import blending
 from statefarm import cross_validation as cv
 from statefarm import pseudo_labels as pseudo
 from statefarm.config import parse_params
@@ -16,6 +17,24 @@ from statefarm.metrics import as_metric_history, probability_scores
 from statefarm.neighbours import smooth
 
 logger = logging.getLogger(__name__)
+
+
+def _teacher_probabilities(
+    test_logits: pd.DataFrame, test_neighbours: pd.DataFrame, smoothing: dict, config, model_name: str, fold: int
+) -> np.ndarray:
+    """A fold model's test probabilities, neighbour-smoothed as chosen without fold ``fold`` when ``config.smooth``."""
+    probabilities = softmax(test_logits.loc[:, cv.LOGITS].to_numpy(np.float64), axis=1)
+    if not config.smooth:
+        return probabilities
+    choice = smoothing[f"fold_{fold}"]
+    if not test_neighbours["img"].equals(test_logits["img"]):
+        raise ValueError(f"{model_name}: its test neighbours are of other images than its test predictions")
+    logger.info(
+        "Pseudo-labels of fold %d from %s smoothed over %d %s neighbours at weight %.2f (chosen on folds %s)",
+        fold, model_name, choice["neighbours"], choice["weighting"], choice["weight"],
+        choice["chosen_on_folds"] or "none",
+    )  # fmt: skip
+    return smooth(probabilities, test_neighbours, choice["neighbours"], choice["weight"], choice["weighting"])
 
 
 def make_pseudo_labels(
@@ -35,21 +54,44 @@ def make_pseudo_labels(
     can refuse labels from a model that saw its validation drivers.
     """
     config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
-    probabilities = softmax(test_logits.loc[:, cv.LOGITS].to_numpy(np.float64), axis=1)
-    if config.smooth:
-        choice = leave_fold_out_smoothing[f"fold_{fold}"]
-        if not test_neighbours["img"].equals(test_logits["img"]):
-            raise ValueError(f"{model_name}: its test neighbours are of other images than its test predictions")
-        probabilities = smooth(
-            probabilities, test_neighbours, choice["neighbours"], choice["weight"], choice["weighting"]
-        )
-        logger.info(
-            "Pseudo-labels of fold %d smoothed over %d %s neighbours at weight %.2f (chosen on folds %s)",
-            fold, choice["neighbours"], choice["weighting"], choice["weight"], choice["chosen_on_folds"] or "none",
-        )  # fmt: skip
+    probabilities = _teacher_probabilities(
+        test_logits, test_neighbours, leave_fold_out_smoothing, config, model_name, fold
+    )
     predictions = pd.DataFrame(probabilities, columns=cv.PROBABILITIES).assign(img=test_logits["img"].to_numpy())
     sources = pseudo.pseudo_label_sources([model_name], labelling_model["model_info"]["train_drivers"])
     return pseudo.make_pseudo_labels(predictions, config), sources
+
+
+def make_blended_pseudo_labels(
+    blend_weights: dict, pseudo_label: dict[str, Any], *teachers, models: list[str], fold: int
+) -> tuple[pd.DataFrame, dict]:
+    """Fold ``fold``'s targets from the blend of every model's fold-``fold`` baseline (``blend.teacher: blend``).
+
+    ``teachers`` is, for each of ``models`` in turn, its fold model's ``test_logits``,
+    ``test_neighbours``, the model, and its kind's ``leave_fold_out_smoothing``. They are
+    pooled with the blend weights fitted without fold ``fold``'s images
+    (``blend_weights["fold_<k>"]``), so its labels never reach the labels of its pseudo models.
+    """
+    config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
+    weights = blend_weights[f"fold_{fold}"]
+    names, log_probabilities, drivers = [], [], set()
+    first_logits = teachers[0]
+    for name, (logits, neighbours, model, smoothing) in zip(
+        models, (teachers[i : i + 4] for i in range(0, len(teachers), 4)), strict=True
+    ):
+        if not logits["img"].equals(first_logits["img"]):
+            raise ValueError(f"{name}.fold_{fold} predicted other test images than {models[0]}.fold_{fold}")
+        probabilities = _teacher_probabilities(logits, neighbours, smoothing, config, f"{name}.fold_{fold}", fold)
+        log_probabilities.append(np.log(np.clip(probabilities, blending.LOG_FLOOR, 1.0)))
+        names.append(f"{name}.fold_{fold}")
+        drivers |= set(model["model_info"]["train_drivers"])
+    pooled = np.exp(blending.pool(np.stack(log_probabilities), np.array([weights[name] for name in models])))
+    logger.info(
+        "Pseudo-labels of fold %d from the blend of %s (weights %s, fitted without fold %d)",
+        fold, ", ".join(names), ", ".join(f"{weights[name]:.2f}" for name in models), fold,
+    )  # fmt: skip
+    predictions = pd.DataFrame(pooled, columns=cv.PROBABILITIES).assign(img=first_logits["img"].to_numpy())
+    return pseudo.make_pseudo_labels(predictions, config), pseudo.pseudo_label_sources(names, sorted(drivers))
 
 
 def track_pseudo_labels(pseudo_labels: pd.DataFrame, test_logits: pd.DataFrame) -> dict:

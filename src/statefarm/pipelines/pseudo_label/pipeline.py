@@ -1,4 +1,4 @@
-"""``pseudo_label`` nodes: each fold's pseudo-labels from its own baseline, and the comparison after.
+"""``pseudo_label`` nodes: each fold's pseudo-labels, from its own baseline or the baselines' blend; the comparison.
 
 The whole chain that registers as ``pseudo_label`` is assembled in ``pipeline_registry``.
 """
@@ -10,58 +10,74 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from statefarm.pipelines.pseudo_label.nodes import (
     compare_models,
+    make_blended_pseudo_labels,
     make_pseudo_labels,
     track_comparison,
     track_pseudo_labels,
 )
 
 
-def create_pipeline(
-    folds: Sequence[int] = (0,), kind: str = "pseudo", labels_from: str = "baseline", compare: bool = True, **kwargs
-) -> Pipeline:
-    """``<kind>.fold_<k>.pseudo_labels`` from ``<labels_from>.fold_<k>``: the one model that never saw fold k.
+def _labels_and_metrics(labelling, inputs: list[str], test_logits: str, namespace: str) -> Pipeline:
+    return pipeline(
+        [
+            node(
+                labelling, inputs=inputs, outputs=["pseudo_labels", "pseudo_label_sources"], name="make_pseudo_labels"
+            ),
+            node(
+                track_pseudo_labels,
+                inputs=["pseudo_labels", test_logits],
+                outputs="pseudo_label_metrics",
+                name="track_pseudo_labels",
+            ),
+        ],
+        namespace=namespace,
+        inputs={name for name in inputs if not name.startswith("params:")} | {test_logits},
+        parameters={"params:pseudo_label"},
+    )
 
-    With ``compare``, also ``model_comparison``: ``<labels_from>`` against ``<kind>``, out of fold.
-    """
+
+def create_pipeline(
+    folds: Sequence[int] = (0,), kind: str = "pseudo", labels_from: str = "baseline", **kwargs
+) -> Pipeline:
+    """``<kind>.fold_<k>.pseudo_labels`` from ``<labels_from>.fold_<k>``: the one model that never saw fold k."""
     per_fold = []
     for fold in folds:
         model = f"{labels_from}.fold_{fold}"
-        per_fold.append(
-            pipeline(
-                [
-                    node(
-                        update_wrapper(partial(make_pseudo_labels, model_name=model, fold=fold), make_pseudo_labels),
-                        inputs=[
-                            f"{model}.test_logits",
-                            f"{model}.test_neighbours",
-                            f"{model}.model",
-                            f"{labels_from}.leave_fold_out_smoothing",
-                            "params:pseudo_label",
-                        ],
-                        outputs=["pseudo_labels", "pseudo_label_sources"],
-                        name="make_pseudo_labels",
-                    ),
-                    node(
-                        track_pseudo_labels,
-                        inputs=["pseudo_labels", f"{model}.test_logits"],
-                        outputs="pseudo_label_metrics",
-                        name="track_pseudo_labels",
-                    ),
-                ],
-                namespace=f"{kind}.fold_{fold}",
-                inputs={
-                    f"{model}.test_logits",
-                    f"{model}.test_neighbours",
-                    f"{model}.model",
-                    f"{labels_from}.leave_fold_out_smoothing",
-                },
-                parameters={"params:pseudo_label"},
-            )
+        labelling = update_wrapper(partial(make_pseudo_labels, model_name=model, fold=fold), make_pseudo_labels)
+        inputs = [
+            f"{model}.test_logits", f"{model}.test_neighbours", f"{model}.model",
+            f"{labels_from}.leave_fold_out_smoothing", "params:pseudo_label",
+        ]  # fmt: skip
+        per_fold.append(_labels_and_metrics(labelling, inputs, f"{model}.test_logits", f"{kind}.fold_{fold}"))
+    return sum(per_fold, Pipeline([]))
+
+
+def create_blended_pipeline(
+    folds: Sequence[int] = (0,), models: Sequence[str] = ("baseline",), namespace: str = "pseudo.blend", **kwargs
+) -> Pipeline:
+    """``<namespace>.fold_<k>.pseudo_labels`` from the blend of ``<model>.fold_<k>`` for each baseline in ``models``.
+
+    Pooled with ``baseline.blend.blend_weights``' weights for fold k, fitted without fold k's images.
+    """
+    per_fold = []
+    for fold in folds:
+        labelling = update_wrapper(
+            partial(make_blended_pseudo_labels, models=list(models), fold=fold), make_blended_pseudo_labels
         )
-    labelled = sum(per_fold, Pipeline([]))
-    if not compare:
-        return labelled
-    comparison = pipeline(
+        teachers = [
+            f"{model}.{name}"
+            for model in models
+            for name in (f"fold_{fold}.test_logits", f"fold_{fold}.test_neighbours", f"fold_{fold}.model",
+                         "leave_fold_out_smoothing")
+        ]  # fmt: skip
+        inputs = ["baseline.blend.blend_weights", "params:pseudo_label", *teachers]
+        per_fold.append(_labels_and_metrics(labelling, inputs, teachers[0], f"{namespace}.fold_{fold}"))
+    return sum(per_fold, Pipeline([]))
+
+
+def create_comparison(kind: str = "pseudo", labels_from: str = "baseline", **kwargs) -> Pipeline:
+    """``model_comparison``: ``<labels_from>`` against ``<kind>``, out of fold, overall and per driver."""
+    return pipeline(
         [
             node(
                 compare_models,
@@ -76,4 +92,3 @@ def create_pipeline(
         outputs={"model_comparison", "comparison_metrics"},
         parameters={"params:submission"},
     )
-    return labelled + comparison

@@ -24,6 +24,7 @@ def create_pipeline(
     driver_split: str = "fold_0.driver_split",
     init_model: str | None = None,
     member: str | None = None,
+    labelled_by: str | None = None,
     **kwargs,
 ) -> Pipeline:
     """The training pipeline under ``namespace``.
@@ -35,6 +36,7 @@ def create_pipeline(
             (and their ``pseudo_label_sources``) fill part of every batch. ``None``
             trains on the labelled drivers only.
         member: A member of the blend: its keys (``params:blend.members.<member>``) go over the recipe's.
+        labelled_by: Where its ``pseudo_labels`` come from (``pseudo.blend.fold_0``); ``None``: ``namespace``.
     """
     data = ["image_cache", "image_index", "driver_split", "checkpoints", "tuned_augmentations"]
     shared_inputs = set(SHARED_INPUTS)
@@ -67,6 +69,10 @@ def create_pipeline(
             ),
         ],
         namespace=namespace,
-        inputs={name: name for name in shared_inputs} | {"driver_split": driver_split},
+        inputs={name: name for name in shared_inputs}
+        | {"driver_split": driver_split}
+        | (
+            {name: f"{labelled_by}.{name}" for name in ("pseudo_labels", "pseudo_label_sources")} if labelled_by else {}
+        ),
         parameters=shared_parameters,
     )
