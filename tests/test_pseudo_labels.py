@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,19 +168,22 @@ def test_with_a_blend_each_pseudo_model_learns_from_its_teacher_of_the_same_fold
     folds = [0, 1]
     pipeline_registry._plan = (folds, ["cnn"], teacher)
     try:
-        chain = pipeline_registry.register_pipelines()["pseudo_label"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            chain = pipeline_registry.register_pipelines()["pseudo_label"]
     finally:
         pipeline_registry._plan = None
+    assert not [w for w in caught if "interrupted" in str(w.message)]  # each namespace runs as one block
     nodes = {node.name: node for node in chain.nodes}
     for k in folds:
         for pseudo, baseline in (("pseudo", "baseline"), ("pseudo.cnn", "baseline.cnn")):
             train = nodes[f"{pseudo}.fold_{k}.train_model"]
-            labels = f"pseudo.blend.fold_{k}" if teacher == "blend" else f"{pseudo}.fold_{k}"
+            labels = f"blend_labels.fold_{k}" if teacher == "blend" else f"{pseudo}.fold_{k}"
             assert {f"{labels}.pseudo_labels", f"{labels}.pseudo_label_sources", f"{baseline}.fold_{k}.model"} <= set(
                 train.inputs
             )
         if teacher == "blend":
-            make = nodes[f"pseudo.blend.fold_{k}.make_pseudo_labels"]
+            make = nodes[f"blend_labels.fold_{k}.make_pseudo_labels"]
             models = {name for name in make.inputs if name.endswith(".model")}
             assert models == {f"baseline.fold_{k}.model", f"baseline.cnn.fold_{k}.model"}
             assert "baseline.blend.blend_weights" in make.inputs
@@ -186,5 +191,5 @@ def test_with_a_blend_each_pseudo_model_learns_from_its_teacher_of_the_same_fold
         else:
             assert (
                 f"pseudo.cnn.fold_{k}.make_pseudo_labels" in nodes
-                and "pseudo.blend.fold_0.make_pseudo_labels" not in nodes
+                and "blend_labels.fold_0.make_pseudo_labels" not in nodes
             )

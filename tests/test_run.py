@@ -271,7 +271,7 @@ def test_a_blend_member_trains_every_fold_with_its_own_recipe_and_the_blend_is_s
         [blend_file] = (data / "09_submissions" / "demo").glob(f"{stage}.blend_submission.csv/*/*.csv")
         assert sorted(pd.read_csv(blend_file)["img"]) == sorted(index.loc[index["split"] == "test", "img"])
     sources = json.loads(
-        (data / "05_model_input" / "demo" / "pseudo.blend.fold_1" / "pseudo_label_sources.json").read_text()
+        (data / "05_model_input" / "demo" / "blend_labels.fold_1" / "pseudo_label_sources.json").read_text()
     )
     assert sources["models"] == [
         "baseline.fold_1",

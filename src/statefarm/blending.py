@@ -33,7 +33,6 @@ from statefarm.training import Recipe
 
 logger = logging.getLogger(__name__)
 
-# Names a member's datasets (baseline.<name>.fold_k, ...) would share with the blend's or a fold's.
 LOG_FLOOR = 1e-6  # of a member's probability, before its log
 
 
@@ -66,7 +65,7 @@ class BlendConfig(Params):
                     f"member name {name!r} must be lower-case letters, digits and _, start with a letter, "
                     "and be neither blend nor fold_<k>: it names the member's datasets (baseline.<name>.fold_0, ...)"
                 )
-        return {name: member for name, member in members.items() if member is not None}
+        return {name: member for name, member in members.items() if member is not None}  # null: left out
 
 
 def member_recipe(main: Mapping[str, Mapping[str, Any] | None], member: Mapping[str, Any]) -> dict[str, dict]:

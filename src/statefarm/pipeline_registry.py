@@ -101,13 +101,13 @@ def register_pipelines() -> dict[str, Pipeline]:
     With members in ``blend``, each stage runs for the main model and every member
     (``baseline.<member>``, ...), and ``blend`` pools them: ``baseline.blend`` and ``pseudo.blend``.
     With ``blend.teacher: blend``, every pseudo model of fold k learns from
-    ``pseudo.blend.fold_<k>.pseudo_labels``, made by the blend of the fold's baselines.
+    ``blend_labels.fold_<k>.pseudo_labels``, made by the blend of the fold's baselines.
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     folds, members, teacher = _plan if _plan is not None else (SplitConfig().folds, [], "own")
-    labelled_by = "pseudo.blend" if members and teacher == "blend" else None
+    labelled_by = "blend_labels" if members and teacher == "blend" else None
     chains = [_chain(folds, None, labelled_by)] + [_chain(folds, member, labelled_by) for member in members]
     stages = {
         "demo_data": demo_data.create_pipeline(),

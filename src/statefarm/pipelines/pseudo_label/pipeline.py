@@ -53,7 +53,7 @@ def create_pipeline(
 
 
 def create_blended_pipeline(
-    folds: Sequence[int] = (0,), models: Sequence[str] = ("baseline",), namespace: str = "pseudo.blend", **kwargs
+    folds: Sequence[int] = (0,), models: Sequence[str] = ("baseline",), namespace: str = "blend_labels", **kwargs
 ) -> Pipeline:
     """``<namespace>.fold_<k>.pseudo_labels`` from the blend of ``<model>.fold_<k>`` for each baseline in ``models``.
 

@@ -36,7 +36,7 @@ def create_pipeline(
             (and their ``pseudo_label_sources``) fill part of every batch. ``None``
             trains on the labelled drivers only.
         member: A member of the blend: its keys (``params:blend.members.<member>``) go over the recipe's.
-        labelled_by: Where its ``pseudo_labels`` come from (``pseudo.blend.fold_0``); ``None``: ``namespace``.
+        labelled_by: Where its ``pseudo_labels`` come from (``blend_labels.fold_0``); ``None``: ``namespace``.
     """
     data = ["image_cache", "image_index", "driver_split", "checkpoints", "tuned_augmentations"]
     shared_inputs = set(SHARED_INPUTS)
@@ -51,6 +51,9 @@ def create_pipeline(
     if member is not None:
         inputs = [*inputs, f"params:blend.members.{member}"]
         shared_parameters |= {f"params:blend.members.{member}"}
+    outside = {name: name for name in shared_inputs} | {"driver_split": driver_split}
+    if labelled_by is not None:
+        outside |= {name: f"{labelled_by}.{name}" for name in ("pseudo_labels", "pseudo_label_sources")}
     return pipeline(
         [
             node(
@@ -69,10 +72,6 @@ def create_pipeline(
             ),
         ],
         namespace=namespace,
-        inputs={name: name for name in shared_inputs}
-        | {"driver_split": driver_split}
-        | (
-            {name: f"{labelled_by}.{name}" for name in ("pseudo_labels", "pseudo_label_sources")} if labelled_by else {}
-        ),
+        inputs=outside,
         parameters=shared_parameters,
     )
