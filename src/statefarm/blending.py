@@ -33,7 +33,7 @@ from statefarm.training import Recipe
 
 logger = logging.getLogger(__name__)
 
-LOG_FLOOR = 1e-6  # of a member's probability, before its log
+LOG_FLOOR = 1e-6  # of a model's probability, before its log
 
 
 class MemberRecipe(Params):
@@ -74,8 +74,13 @@ def member_recipe(main: Mapping[str, Mapping[str, Any] | None], member: Mapping[
     return {field.name: {**(main.get(field.name) or {}), **getattr(overrides, field.name)} for field in fields(Recipe)}
 
 
+def floored_log(probabilities: np.ndarray) -> np.ndarray:
+    """A model's log-probabilities as the blend pools them, each probability floored at ``LOG_FLOOR``."""
+    return np.log(np.clip(np.asarray(probabilities, dtype=np.float64), LOG_FLOOR, 1.0))
+
+
 def _log_probabilities(table: pd.DataFrame) -> np.ndarray:
-    return np.log(np.clip(table.loc[:, PROBABILITIES].to_numpy(np.float64), LOG_FLOOR, 1.0))
+    return floored_log(table.loc[:, PROBABILITIES].to_numpy())
 
 
 def blend_loss(weights: np.ndarray, log_probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

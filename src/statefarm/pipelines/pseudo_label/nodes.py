@@ -82,7 +82,7 @@ def make_blended_pseudo_labels(
         if not logits["img"].equals(first_logits["img"]):
             raise ValueError(f"{name}.fold_{fold} predicted other test images than {models[0]}.fold_{fold}")
         probabilities = _teacher_probabilities(logits, neighbours, smoothing, config, f"{name}.fold_{fold}", fold)
-        log_probabilities.append(np.log(np.clip(probabilities, blending.LOG_FLOOR, 1.0)))
+        log_probabilities.append(blending.floored_log(probabilities))
         names.append(f"{name}.fold_{fold}")
         drivers |= set(model["model_info"]["train_drivers"])
     pooled = np.exp(blending.pool(np.stack(log_probabilities), np.array([weights[name] for name in models])))
