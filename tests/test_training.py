@@ -53,6 +53,27 @@ def test_a_small_cnn_learns_the_demo_signal(prepared_data, split, tmp_path):
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_cpu_amp_runs_the_cpu_in_bf16_only_when_asked():
+    convolution = torch.nn.Conv2d(3, 4, 3)
+    inputs = torch.rand(2, 3, 8, 8)
+    for runtime, dtype in [
+        (engine.Runtime(torch.device("cpu")), torch.float32),
+        (engine.Runtime(torch.device("cpu"), amp=True, cpu_amp=False), torch.float32),
+        (engine.Runtime(torch.device("cpu"), amp=False, cpu_amp=True), torch.bfloat16),
+    ]:
+        with runtime.autocast():
+            assert convolution(inputs).dtype == dtype, runtime
+
+
+def test_a_small_cnn_learns_in_bf16_on_the_cpu(prepared_data, split, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="statefarm.training"):
+        model, history, valid_predictions = _train(prepared_data, split, CheckpointStore(tmp_path), cpu_amp=True)
+    assert "on cpu (" in caplog.text and "threads, bf16)" in caplog.text
+    assert history["valid_loss"].iloc[-1] < CHANCE - 0.1
+    logits = valid_predictions.filter(like="logit_").to_numpy()
+    assert logits.dtype == "float32" and (logits.std(axis=0) > 0).all()
+
+
 def _fit_setup(prepared_data, split, seed=0):
     image_index, cache = prepared_data
     torch.manual_seed(seed)

@@ -1,10 +1,10 @@
 """The training loop: ``train_one_epoch``, ``evaluate`` and ``fit``.
 
 On CUDA: bf16 autocast, channels_last and cuDNN autotuning; on CPU the same code
-runs in float32, in channels_last too. ``fit`` checkpoints every epoch (``last``) and
-keeps the best by validation log loss (``best``); ``resume`` continues from ``last``
-and, because each epoch's randomness is seeded from (seed, epoch), reproduces the
-uninterrupted run.
+runs in channels_last too, in float32 unless ``cpu_amp`` asks for bf16 autocast there.
+``fit`` checkpoints every epoch (``last``) and keeps the best by validation log loss
+(``best``); ``resume`` continues from ``last`` and, because each epoch's randomness is
+seeded from (seed, epoch), reproduces the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -45,10 +45,20 @@ class Runtime:
     device: torch.device
     amp: bool = True
     channels_last: bool = True
+    cpu_amp: bool = False
 
     @property
     def autocast_enabled(self) -> bool:
-        return self.amp and self.device.type == "cuda"
+        """bf16 autocast: ``amp`` on CUDA, ``cpu_amp`` on the CPU.
+
+        The CPU has its own switch because bf16 pays there only on some CPUs (AMX or
+        AVX512-BF16) and for some models: on two Sapphire Rapids cores the small CNN trains
+        twice as fast, EfficientNet-Lite0 half as fast (its depthwise convolutions'
+        backward); ``benchmarks/bench_cpu_precision.py`` measures it.
+        """
+        if self.device.type == "cuda":
+            return self.amp
+        return self.cpu_amp and self.device.type == "cpu"
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast_enabled)
@@ -64,11 +74,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def describe_device(device: torch.device) -> str:
-    """``cuda:0 (NVIDIA H100 80GB HBM3)`` or ``cpu (2 threads)``: what a log line should say."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"{device} ({torch.get_num_threads()} threads)"
+def describe_device(runtime: Runtime) -> str:
+    """``cuda:0 (NVIDIA H100 80GB HBM3, bf16)`` or ``cpu (2 threads)``: what a log line should say."""
+    device = runtime.device
+    what = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    return f"{device} ({what}{', bf16' if runtime.autocast_enabled else ''})"
 
 
 def prepare_model(model: nn.Module, runtime: Runtime, compile_model: bool = False) -> nn.Module:

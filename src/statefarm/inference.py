@@ -31,7 +31,8 @@ class InferenceConfig(Params):
     batch_size: int = Field(256, ge=1)
     num_workers: int = Field(4, ge=0)
     device: str = "auto"
-    amp: bool = True
+    amp: bool = Field(True, description="bf16 autocast on CUDA")
+    cpu_amp: bool = Field(False, description="bf16 autocast on the CPU")
     channels_last: bool = True
     tta: list[AugmentSpec] = Field(
         default_factory=list, description="extra views, each an augment spec; the plain image is always one view"
@@ -101,7 +102,7 @@ def _predict(checkpoint, image_cache, names, config, temperature, seed, keep_fea
 
 
 def _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features):
-    runtime = engine.Runtime(device, config.amp, config.channels_last)
+    runtime = engine.Runtime(device, config.amp, config.channels_last, config.cpu_amp)
     model = engine.prepare_model(load_classifier(checkpoint), runtime)
     data_config = checkpoint["data_config"]
     rows = image_cache.rows_of(names)

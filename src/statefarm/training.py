@@ -51,6 +51,7 @@ class TrainingConfig(Params):
     num_workers: int = Field(4, ge=0, description="DataLoader worker processes")
     device: str = Field("auto", description="auto, cpu or cuda")
     amp: bool = Field(True, description="bf16 autocast on CUDA")
+    cpu_amp: bool = Field(False, description="bf16 autocast on the CPU: faster for plain convolutions on AMX CPUs")
     channels_last: bool = True
     compile: bool = Field(False, description="torch.compile on CUDA")
     resume: bool = Field(False, description="continue from the last checkpoint when there is one")
@@ -135,8 +136,8 @@ def _images(rows: pd.DataFrame) -> list:
 
 
 RUNTIME_ONLY = {
-    "num_workers", "device", "amp", "channels_last", "compile", "resume", "use_tuned_augmentations", "devices", "nodes",
-    "rendezvous",
+    "num_workers", "device", "amp", "cpu_amp", "channels_last", "compile", "resume", "use_tuned_augmentations",
+    "devices", "nodes", "rendezvous",
 }  # fmt: skip
 
 
@@ -212,7 +213,7 @@ def fit_on_rows(
     batch_size = config.batch_size // distributed.ranks()
     torch.manual_seed(seed)
     # A data-parallel worker's "cuda" is the GPU launch made current in it.
-    runtime = engine.Runtime(device or engine.resolve_device(config.device), config.amp, config.channels_last)
+    runtime = _runtime(config, device)
     model = create_model(recipe.model)
     data_config = model_data_config(model, image_cache.image_size)
     if pseudo is not None and pseudo.init_checkpoint is not None:
@@ -274,10 +275,16 @@ def fit_on_rows(
     )  # fmt: skip
 
 
+def _runtime(config: TrainingConfig, device: torch.device | None = None) -> engine.Runtime:
+    return engine.Runtime(
+        device or engine.resolve_device(config.device), config.amp, config.channels_last, config.cpu_amp
+    )
+
+
 def _where(config: TrainingConfig) -> str:
-    """``cpu (2 threads)``, or ``cuda:0 (NVIDIA H100 ...) x 8 processes`` when data-parallel."""
+    """``cpu (2 threads)``, or ``cuda:0 (NVIDIA H100 ..., bf16) x 8 processes`` when data-parallel."""
     processes = distributed.world_size(config.devices) * config.nodes
-    where = engine.describe_device(engine.resolve_device(config.device))
+    where = engine.describe_device(_runtime(config))
     return where if processes == 1 else f"{where} x {processes} processes"
 
 
