@@ -47,5 +47,6 @@ lint: install
 benchmark: install
 	$(BIN)/python benchmarks/bench_image_cache.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_cpu_precision.py
 	$(BIN)/python benchmarks/bench_collab.py
 	$(BIN)/python benchmarks/bench_neighbours.py

@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from bench_training import training_steps  # a sibling script: run from any folder
 from statefarm import engine
 from statefarm.models import ModelConfig, create_model
 from statefarm.optim import OptimizerConfig, create_optimizer
@@ -47,22 +48,11 @@ def measure(name: str, size: tuple[int, int], batch_size: int, steps: int, bf16:
     inputs = torch.randn(batch_size, 3, *size).contiguous(memory_format=torch.channels_last)
     targets = torch.randint(0, 10, (batch_size,))
 
-    def train_step():
-        with runtime.autocast():
-            loss = engine.loss_fn(model(inputs), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    @torch.no_grad()
-    def infer_step():
-        with runtime.autocast():
-            model(inputs)
-
+    train_step, infer_step = training_steps(model, optimizer, runtime)
     model.train()
-    train = _images_per_s(train_step, batch_size, steps)
+    train = _images_per_s(lambda: train_step(inputs, targets), batch_size, steps)
     model.eval()
-    return train, _images_per_s(infer_step, batch_size, steps)
+    return train, _images_per_s(lambda: infer_step(inputs, targets), batch_size, steps)
 
 
 def main() -> None:

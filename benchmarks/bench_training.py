@@ -61,6 +61,24 @@ def _time_loader(loader: DataLoader, runtime, data_config, step=None) -> float:
     return seen / (time.perf_counter() - started)
 
 
+def training_steps(model, optimizer, runtime):
+    """One optimizer step, and one prediction, on a batch: what each benchmark times."""
+
+    def train_step(inputs, targets):
+        with runtime.autocast():
+            loss = engine.loss_fn(model(inputs), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def infer_step(inputs, targets):
+        with runtime.autocast():
+            model(inputs)
+
+    return train_step, infer_step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet18")
@@ -86,18 +104,7 @@ def main() -> None:
         data_config = model_data_config(model, size)
         optimizer = create_optimizer(model, OptimizerConfig(opt="sgd", lr=1e-3))
 
-        def train_step(inputs, targets):
-            with runtime.autocast():
-                loss = engine.loss_fn(model(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        @torch.no_grad()
-        def infer_step(inputs, targets):
-            with runtime.autocast():
-                model(inputs)
-
+        train_step, infer_step = training_steps(model, optimizer, runtime)
         feeds = {
             "cache": CachedImageDataset(cache.images, np.arange(len(paths)), np.zeros(len(paths), np.int64)),
             "decode": DecodeEveryTime(paths, size),
