@@ -37,6 +37,6 @@ def test_every_stored_dataset_of_the_chain_is_in_a_layer_and_the_layers_have_an_
             dependencies.setdefault(name, set()).add(node.name)
             nodes.setdefault(name, SimpleNamespace(layer=None))
     order = sort_layers(nodes, dependencies)
-    expected = ["raw", "intermediate", "model_input", "baseline models", "baseline model output", "pseudo labels",
-                "pseudo models", "pseudo model output", "submissions"]  # fmt: skip
+    expected = ["raw", "intermediate", "feature", "model_input", "baseline models", "baseline model output",
+                "pseudo labels", "pseudo models", "pseudo model output", "submissions"]  # fmt: skip
     assert [layer for layer in order if layer in expected] == expected

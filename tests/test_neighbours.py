@@ -18,7 +18,11 @@ from statefarm.neighbours import (
     smooth,
     smooth_out_of_fold,
 )
-from statefarm.pipelines.inference.nodes import find_valid_neighbours, predict_test_images
+from statefarm.pipelines.inference.nodes import (
+    find_test_neighbours_in_pixels,
+    find_valid_neighbours,
+    predict_test_images,
+)
 
 CLASSES = [f"c{k}" for k in range(10)]
 
@@ -145,13 +149,22 @@ def test_the_inference_nodes_search_pixels_when_asked(prepared_data):
     test = image_index[(image_index["split"] == "test") & image_index["valid"]]
     names = test["img"].tolist()
 
-    logits, table = predict_test_images(checkpoint, cache, image_index, pixels, seed=0)
-    model_logits, model_table = predict_test_images(checkpoint, cache, image_index, params, seed=0)
+    pixel_table = find_test_neighbours_in_pixels(cache, image_index, pixels)
+    assert pixel_table.equals(find_neighbours(pixel_features(cache.images, cache.rows_of(names), (12, 16)), names, 3))
+    assert find_test_neighbours_in_pixels(cache, image_index, params).empty  # each model searches its own
+    logits, table = predict_test_images(checkpoint, cache, image_index, pixel_table, pixels, seed=0)
+    model_logits, model_table = predict_test_images(
+        checkpoint, cache, image_index, find_test_neighbours_in_pixels(cache, image_index, params), params, seed=0
+    )
     pd.testing.assert_frame_equal(logits, model_logits)  # the same predictions, whichever space
     expected = np.log(predict_probabilities(checkpoint, cache, names, InferenceConfig(**params)))
     np.testing.assert_allclose(logits.drop(columns="img").to_numpy(), expected, atol=1e-4)
-    assert table.equals(find_neighbours(pixel_features(cache.images, cache.rows_of(names), (12, 16)), names, 3))
+    assert table.equals(pixel_table)  # every fold model shares the one search
     assert not table.equals(model_table)
+    # A table left by a run over other test images, or with other neighbour counts, is refused.
+    for stale in (pixel_table.iloc[1:], pixel_table.drop(columns=["neighbour_2", "distance_2"])):
+        with pytest.raises(ValueError, match="rerun find_test_neighbours_in_pixels"):
+            predict_test_images(checkpoint, cache, image_index, stale, pixels, seed=0)
 
     valid = image_index[(image_index["split"] == "train") & image_index["valid"]].head(12)
     every = {**pixels, "neighbours": {**pixels["neighbours"], "match_test_density": False}}

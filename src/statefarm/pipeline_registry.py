@@ -116,6 +116,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "augment_tuning": augment_tuning.create_pipeline(),
         **{name: _total(chain[name] for chain, _ in chains) for name in ("training", "inference", "submission")},
     }
+    stages["inference"] += inference.create_shared_pipeline()
     blends = _total(
         blend.create_pipeline(f"{stage}.blend", [stage] + [f"{stage}.{member}" for member in members])
         + submission.create_pipeline(f"{stage}.blend")

@@ -17,29 +17,69 @@ from statefarm.neighbours import NeighbourConfig, find_neighbours, find_neighbou
 logger = logging.getLogger(__name__)
 
 
+def find_test_neighbours_in_pixels(
+    image_cache: ImageCache, image_index: pd.DataFrame, inference_params: dict[str, Any]
+) -> pd.DataFrame:
+    """Each readable test image's nearest test images in pixels, searched once for every fold and stage.
+
+    Neighbours in pixels do not depend on the model, so the chain searches them here
+    rather than in each of its fold models' predictions (20 times over with a blend of
+    two). With ``inference.neighbours.space: model`` each fold model searches its own
+    features instead, and this table is empty.
+    """
+    config = parse_params(inference.InferenceConfig, inference_params, "inference")
+    if config.neighbours.space != "pixels":
+        return pd.DataFrame({"img": pd.Series([], dtype=str)})
+    check_cache_matches_index(image_cache, image_index)
+    names = _test_names(image_index)
+    search = config.neighbours
+    return find_neighbours(_pixels(image_cache, names, search), names, search.max_neighbours, search.search_dims)
+
+
 def predict_test_images(
-    model: dict, image_cache: ImageCache, image_index: pd.DataFrame, inference_params: dict[str, Any], seed: int
+    model: dict,
+    image_cache: ImageCache,
+    image_index: pd.DataFrame,
+    test_pixel_neighbours: pd.DataFrame,
+    inference_params: dict[str, Any],
+    seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Uncalibrated log-probabilities (``logit_*``, TTA views averaged) of every readable test image,
     and each one's nearest test images (in this model's feature space, or in pixels: ``inference.neighbours``).
 
     Calibration, neighbour smoothing and the fold ensemble come after, from the
     out-of-fold predictions; unreadable test images are left to the submission.
+
+    Raises:
+        ValueError: In pixels, when ``test_pixel_neighbours`` was searched for other test
+            images or another number of neighbours (a partial run over an older table).
     """
     config = parse_params(inference.InferenceConfig, inference_params, "inference")
     check_cache_matches_index(image_cache, image_index)
-    test = image_index[(image_index["split"] == "test") & image_index["valid"]]
-    names = test["img"].tolist()
+    names = _test_names(image_index)
     if config.neighbours.space == "model":
         probabilities, features = inference.predict_with_features(model, image_cache, names, config, seed=seed)
+        neighbours = find_neighbours(features, names, config.neighbours.max_neighbours, config.neighbours.search_dims)
     else:
         probabilities = inference.predict_probabilities(model, image_cache, names, config, seed=seed)
-        features = _pixels(image_cache, names, config.neighbours)
+        neighbours = _checked_pixel_neighbours(test_pixel_neighbours, names, config.neighbours.max_neighbours)
     predictions = pd.DataFrame(log_probabilities(probabilities), columns=LOGITS)
     predictions.insert(0, "img", names)
-    return predictions, find_neighbours(
-        features, names, config.neighbours.max_neighbours, config.neighbours.search_dims
-    )
+    return predictions, neighbours
+
+
+def _test_names(image_index: pd.DataFrame) -> list[str]:
+    return image_index.loc[(image_index["split"] == "test") & image_index["valid"], "img"].tolist()
+
+
+def _checked_pixel_neighbours(table: pd.DataFrame, names: list[str], max_neighbours: int) -> pd.DataFrame:
+    found = sum(column.startswith("neighbour_") for column in table.columns)
+    if table["img"].tolist() != names or found != max_neighbours:
+        raise ValueError(
+            f"test_pixel_neighbours holds {found} neighbours of {len(table)} images, not {max_neighbours} of this "
+            f"run's {len(names)} test images: rerun find_test_neighbours_in_pixels (it is searched once per run)"
+        )
+    return table
 
 
 def find_valid_neighbours(

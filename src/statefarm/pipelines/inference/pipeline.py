@@ -3,7 +3,25 @@ image's nearest neighbours, in its feature space or in pixels (namespaced like t
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from statefarm.pipelines.inference.nodes import find_valid_neighbours, predict_test_images
+from statefarm.pipelines.inference.nodes import (
+    find_test_neighbours_in_pixels,
+    find_valid_neighbours,
+    predict_test_images,
+)
+
+
+def create_shared_pipeline() -> Pipeline:
+    """What every fold model's inference shares: the test images' neighbours in pixels."""
+    return pipeline(
+        [
+            node(
+                find_test_neighbours_in_pixels,
+                inputs=["image_cache", "image_index", "params:inference"],
+                outputs="test_pixel_neighbours",
+                name="find_test_neighbours_in_pixels",
+            )
+        ]
+    )
 
 
 def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
@@ -11,7 +29,14 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
         [
             node(
                 predict_test_images,
-                inputs=["model", "image_cache", "image_index", "params:inference", "params:seed"],
+                inputs=[
+                    "model",
+                    "image_cache",
+                    "image_index",
+                    "test_pixel_neighbours",
+                    "params:inference",
+                    "params:seed",
+                ],
                 outputs=["test_logits", "test_neighbours"],
                 name="predict_test_images",
             ),
@@ -30,6 +55,6 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
             ),
         ],
         namespace=namespace,
-        inputs={"image_cache", "image_index"},
+        inputs={"image_cache", "image_index", "test_pixel_neighbours"},
         parameters={"params:inference", "params:seed"},
     )
