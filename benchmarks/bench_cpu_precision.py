@@ -24,12 +24,6 @@ from statefarm.models import ModelConfig, create_model
 from statefarm.optim import OptimizerConfig, create_optimizer
 
 
-def _native_bf16() -> str:
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    avx512 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    return ", ".join(name for name, has in (("AMX", amx), ("AVX512-BF16", avx512)) if has) or "none"
-
-
 def _images_per_s(step, batch_size: int, steps: int) -> float:
     for _ in range(3):  # oneDNN picks and caches its kernels on the first calls
         step()
@@ -64,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(args.size)
     print(
-        f"\nCPU, {torch.get_num_threads()} threads, native bf16: {_native_bf16()}; "
+        f"\nCPU, {torch.get_num_threads()} threads, native bf16: {engine.cpu_has_native_bf16()}; "
         f"{size[0]}x{size[1]}, batch {args.batch_size}, {args.steps} steps each\n"
     )
     header = (

@@ -65,6 +65,16 @@ def test_cpu_amp_runs_the_cpu_in_bf16_only_when_asked():
             assert convolution(inputs).dtype == dtype, runtime
 
 
+def test_cpu_amp_on_a_cpu_without_native_bf16_says_to_turn_it_off(monkeypatch, caplog):
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
+    with caplog.at_level("WARNING", logger="statefarm.engine"):
+        engine.Runtime(torch.device("cpu"), cpu_amp=False)
+        assert not caplog.text
+        engine.Runtime(torch.device("cpu"), cpu_amp=True)
+    assert "no native bf16" in caplog.text and "training.cpu_amp" in caplog.text
+
+
 def test_a_small_cnn_learns_in_bf16_on_the_cpu(prepared_data, split, tmp_path, caplog):
     with caplog.at_level("INFO", logger="statefarm.training"):
         model, history, valid_predictions = _train(prepared_data, split, CheckpointStore(tmp_path), cpu_amp=True)

@@ -60,8 +60,21 @@ class Runtime:
             return self.amp
         return self.cpu_amp and self.device.type == "cpu"
 
+    def __post_init__(self) -> None:
+        if self.autocast_enabled and self.device.type == "cpu" and not cpu_has_native_bf16():
+            logger.warning(
+                "cpu_amp: this CPU has no native bf16 (AMX or AVX512-BF16), so bf16 autocast is emulated "
+                "and usually slower than float32; set training.cpu_amp and inference.cpu_amp to false"
+            )
+
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast_enabled)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN can run bf16 natively here (AMX or AVX512-BF16), per torch's CPU probes."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def resolve_device(name: str) -> torch.device:
