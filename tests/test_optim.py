@@ -168,3 +168,17 @@ def test_step_schedules_decay_within_a_run_and_plateau_is_not_offered():
     assert rates[0] == pytest.approx(0.1) and rates[25] == pytest.approx(0.05) and rates[45] == pytest.approx(0.025)
     with pytest.raises(ValueError, match=r"scheduler.sched: Input should be 'cosine', 'tanh', 'poly', 'step'"):
         parse_params(SchedulerConfig, {"sched": "plateau"}, "scheduler")
+
+
+def test_a_fractional_warm_up_lets_a_one_epoch_run_warm_up_then_decay():
+    model = torch.nn.Linear(3, 2)
+    optimizer = create_optimizer(model, OptimizerConfig(opt="adamw", lr=1e-3))
+    config = parse_params(SchedulerConfig, {"warmup_epochs": 0.25, "warmup_lr": 1e-5, "min_lr": 1e-5}, "scheduler")
+    scheduler = create_scheduler(optimizer, config, epochs=1, steps_per_epoch=100)
+    rates = []
+    for update in range(1, 101):
+        scheduler.step_update(update)
+        rates.append(optimizer.param_groups[0]["lr"])
+    peak = int(np.argmax(rates))
+    assert 20 <= peak <= 30 and rates[peak] > 0.9e-3  # the rate peaks a quarter of the way in
+    assert rates[-1] == pytest.approx(1e-5)  # and decays to min_lr by the epoch's end

@@ -52,7 +52,7 @@ class SchedulerConfig(Params):
     """
 
     sched: Literal["cosine", "tanh", "poly", "step", "multistep"] | None = "cosine"
-    warmup_epochs: int = Field(1, ge=0)
+    warmup_epochs: float = Field(1.0, ge=0, description="may be a fraction: one-epoch runs need one")
     warmup_lr: float = Field(1e-5, ge=0)
     min_lr: float = Field(0.0, ge=0)
     decay_epochs: float = Field(2.0, gt=0, description="step: multiply the rate by decay_rate every this many epochs")
