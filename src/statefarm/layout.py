@@ -245,6 +245,11 @@ def build_image_index(
     return index, rejected_images
 
 
+def readable_test_images(index: pd.DataFrame) -> list[str]:
+    """The test images the models predict, in the index's order: those that decoded."""
+    return index.loc[(index["split"] == "test") & index["valid"], "img"].tolist()
+
+
 def _log_summary(index: pd.DataFrame, rejected: pd.DataFrame) -> None:
     train = index[index["split"] == "train"]
     test = index[index["split"] == "test"]

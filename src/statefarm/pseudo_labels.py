@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import Field
 
 from statefarm.config import Params
-from statefarm.layout import CLASS_NAMES
+from statefarm.layout import CLASS_NAMES, readable_test_images
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,7 @@ def check_pseudo_labels(pseudo_labels: pd.DataFrame, image_index: pd.DataFrame, 
     Raises:
         PseudoLabelLeakError: Naming the offending images.
     """
-    test = image_index.loc[(image_index["split"] == "test") & image_index["valid"], "img"]
-    outside = sorted(set(pseudo_labels["img"]) - set(test))
+    outside = sorted(set(pseudo_labels["img"]) - set(readable_test_images(image_index)))
     if outside:
         labelled = set(image_index.loc[image_index["split"] == "train", "img"])
         kind = "labelled (train or validation) images" if set(outside) & labelled else "not readable test images"

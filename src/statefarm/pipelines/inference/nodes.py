@@ -12,6 +12,7 @@ from statefarm import inference
 from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.config import parse_params
 from statefarm.cross_validation import LOGITS, log_probabilities
+from statefarm.layout import readable_test_images
 from statefarm.neighbours import NeighbourConfig, find_neighbours, find_neighbours_at_density, pixel_features
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def find_test_neighbours_in_pixels(
     if config.neighbours.space != "pixels":
         return pd.DataFrame({"img": pd.Series([], dtype=str)})
     check_cache_matches_index(image_cache, image_index)
-    names = _test_names(image_index)
+    names = readable_test_images(image_index)
     search = config.neighbours
     return find_neighbours(_pixels(image_cache, names, search), names, search.max_neighbours, search.search_dims)
 
@@ -56,7 +57,7 @@ def predict_test_images(
     """
     config = parse_params(inference.InferenceConfig, inference_params, "inference")
     check_cache_matches_index(image_cache, image_index)
-    names = _test_names(image_index)
+    names = readable_test_images(image_index)
     if config.neighbours.space == "model":
         probabilities, features = inference.predict_with_features(model, image_cache, names, config, seed=seed)
         neighbours = find_neighbours(features, names, config.neighbours.max_neighbours, config.neighbours.search_dims)
@@ -66,10 +67,6 @@ def predict_test_images(
     predictions = pd.DataFrame(log_probabilities(probabilities), columns=LOGITS)
     predictions.insert(0, "img", names)
     return predictions, neighbours
-
-
-def _test_names(image_index: pd.DataFrame) -> list[str]:
-    return image_index.loc[(image_index["split"] == "test") & image_index["valid"], "img"].tolist()
 
 
 def _checked_pixel_neighbours(table: pd.DataFrame, names: list[str], max_neighbours: int) -> pd.DataFrame:
