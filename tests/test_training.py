@@ -69,9 +69,9 @@ def test_cpu_amp_on_a_cpu_without_native_bf16_says_to_turn_it_off(monkeypatch, c
     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
     with caplog.at_level("WARNING", logger="statefarm.engine"):
-        engine.Runtime(torch.device("cpu"), cpu_amp=False)
+        engine.prepare_model(torch.nn.Linear(2, 2), engine.Runtime(torch.device("cpu"), cpu_amp=False))
         assert not caplog.text
-        engine.Runtime(torch.device("cpu"), cpu_amp=True)
+        engine.prepare_model(torch.nn.Linear(2, 2), engine.Runtime(torch.device("cpu"), cpu_amp=True))
     assert "no native bf16" in caplog.text and "training.cpu_amp" in caplog.text
 
 
