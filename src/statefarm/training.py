@@ -47,6 +47,9 @@ class TrainingConfig(Params):
     """How long and where to train."""
 
     epochs: int = Field(10, ge=1)
+    pseudo_epochs: int | None = Field(
+        None, ge=1, description="epochs with pseudo-labels (fine-tuning the baseline needs fewer); null: epochs"
+    )
     batch_size: int = Field(64, ge=1)
     num_workers: int = Field(4, ge=0, description="DataLoader worker processes")
     device: str = Field("auto", description="auto, cpu or cuda")
@@ -258,8 +261,9 @@ def fit_on_rows(
     valid_shard = DistributedSampler(valid_set, shuffle=False) if dist.is_initialized() else None
     valid_loader = make_loader(valid_set, batch_size * 2, shuffle=False, sampler=valid_shard, **loader_args)
 
+    epochs = config.pseudo_epochs if pseudo is not None and config.pseudo_epochs is not None else config.epochs
     optimizer = create_optimizer(model, recipe.optimizer)
-    scheduler = create_scheduler(optimizer, recipe.scheduler, config.epochs, len(train_loader))
+    scheduler = create_scheduler(optimizer, recipe.scheduler, epochs, len(train_loader))
     annealer = (
         GradientNormAnnealer(optimizer, recipe.annealer.factor, recipe.annealer.divisor)
         if recipe.annealer.enabled
@@ -267,7 +271,7 @@ def fit_on_rows(
     )
     return engine.fit(
         model, train_loader, valid_loader, optimizer, runtime, data_config,
-        epochs=config.epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
+        epochs=epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
         resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
         on_epoch=on_epoch if distributed.is_main() else None,
         run=describe_run(recipe, augment, seed, train, valid, pseudo),
