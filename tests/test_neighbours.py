@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from statefarm.cross_validation import LOGITS
 from statefarm.inference import InferenceConfig, predict_probabilities
 from statefarm.models import ModelConfig, create_model, model_data_config
 from statefarm.neighbours import (
@@ -148,13 +149,20 @@ def test_the_inference_nodes_search_pixels_when_asked(prepared_data):
     pixels = {**params, "neighbours": {"max_neighbours": 3, "space": "pixels", "pixel_size": [12, 16]}}
     test = image_index[(image_index["split"] == "test") & image_index["valid"]]
     names = test["img"].tolist()
+    valid = image_index[(image_index["split"] == "train") & image_index["valid"]].head(12)
+    valid_logits = np.log(predict_probabilities(checkpoint, cache, valid["img"].tolist(), InferenceConfig(**params)))
+    valid_predictions = valid.loc[:, ["img", "subject", "label"]].assign(
+        **dict(zip(LOGITS, valid_logits.T, strict=True))
+    )
+    checkpoint["metrics"] = {"valid_loss": -valid_logits[np.arange(len(valid)), valid["label"]].mean()}
 
     pixel_table = find_test_neighbours_in_pixels(cache, image_index, pixels)
     assert pixel_table.equals(find_neighbours(pixel_features(cache.images, cache.rows_of(names), (12, 16)), names, 3))
-    assert find_test_neighbours_in_pixels(cache, image_index, params).empty  # each model searches its own
-    logits, table = predict_test_images(checkpoint, cache, image_index, pixel_table, pixels, seed=0)
+    model_space = find_test_neighbours_in_pixels(cache, image_index, params)
+    assert model_space.empty  # each model searches its own
+    logits, table = predict_test_images(checkpoint, valid_predictions, cache, image_index, pixel_table, pixels, seed=0)
     model_logits, model_table = predict_test_images(
-        checkpoint, cache, image_index, find_test_neighbours_in_pixels(cache, image_index, params), params, seed=0
+        checkpoint, valid_predictions, cache, image_index, model_space, params, seed=0
     )
     pd.testing.assert_frame_equal(logits, model_logits)  # the same predictions, whichever space
     expected = np.log(predict_probabilities(checkpoint, cache, names, InferenceConfig(**params)))
@@ -164,9 +172,8 @@ def test_the_inference_nodes_search_pixels_when_asked(prepared_data):
     # A table left by a run over other test images, or with other neighbour counts, is refused.
     for stale in (pixel_table.iloc[1:], pixel_table.drop(columns=["neighbour_2", "distance_2"])):
         with pytest.raises(ValueError, match="rerun find_test_neighbours_in_pixels"):
-            predict_test_images(checkpoint, cache, image_index, stale, pixels, seed=0)
+            predict_test_images(checkpoint, valid_predictions, cache, image_index, stale, pixels, seed=0)
 
-    valid = image_index[(image_index["split"] == "train") & image_index["valid"]].head(12)
     every = {**pixels, "neighbours": {**pixels["neighbours"], "match_test_density": False}}
     valid_table = find_valid_neighbours(checkpoint, cache, valid, table, every, seed=0)
     valid_features = pixel_features(cache.images, cache.rows_of(valid["img"].tolist()), (12, 16))

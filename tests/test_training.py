@@ -6,6 +6,7 @@ import torch
 
 from statefarm import engine
 from statefarm.checkpoints import CheckpointMismatchError, CheckpointStore, load_checkpoint, save_atomic
+from statefarm.cross_validation import LOGITS, OutOfFoldError, check_predictions_are_the_models
 from statefarm.loaders import CachedImageDataset, DeviceBatches, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
@@ -51,6 +52,12 @@ def test_a_small_cnn_learns_the_demo_signal(prepared_data, split, tmp_path):
         logits = rebuilt(inputs)[0]
     expected = torch.tensor(valid_predictions.filter(like="logit_").iloc[0].to_numpy())
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+    # Its inference accepts these predictions, and refuses another run's (here, each image given another's logits).
+    check_predictions_are_the_models(model, valid_predictions)
+    other_run = valid_predictions.copy()
+    other_run[LOGITS] = valid_predictions[LOGITS].to_numpy()[::-1]
+    with pytest.raises(OutOfFoldError, match="come from another run"):
+        check_predictions_are_the_models(model, other_run)
 
 
 def test_cpu_amp_runs_the_cpu_in_bf16_only_when_asked():

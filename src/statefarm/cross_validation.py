@@ -9,6 +9,7 @@ is too few and too lucky. The submission is the mean of the fold models.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -79,6 +80,30 @@ def collect_out_of_fold(
         len(oof), len(labelled), oof["subject"].nunique(), len(parts),
     )  # fmt: skip
     return oof.loc[:, ["img", "subject", "label", "fold", *LOGITS]]
+
+
+def check_predictions_are_the_models(model: Mapping, valid_predictions: pd.DataFrame) -> None:
+    """Raise unless ``valid_predictions`` score the validation loss that ``model``'s checkpoint recorded.
+
+    Training writes a fold's model and its validation logits together, but a partial run,
+    or a checkpoint copied back by hand, can pair a model with another run's logits. The
+    out-of-fold report, calibration and blend would then describe a model the test images
+    never meet: a number that flatters (or wrongs) the submission.
+
+    Raises:
+        OutOfFoldError: The two disagree beyond float rounding.
+    """
+    labels = valid_predictions["label"].to_numpy()
+    log_p = log_softmax(valid_predictions.loc[:, LOGITS].to_numpy(np.float64), axis=1)
+    scored = float(-log_p[np.arange(len(labels)), labels].mean())
+    recorded = float(model["metrics"]["valid_loss"])
+    if not math.isclose(scored, recorded, abs_tol=1e-3):
+        drivers = sorted(set(valid_predictions["subject"].astype(str)))
+        raise OutOfFoldError(
+            f"the validation predictions of drivers {drivers} score log loss {scored:.4f}, but the model recorded "
+            f"{recorded:.4f} on them: they come from another run. Retrain this fold (its train_model node) so "
+            "that its model and predictions are written together"
+        )
 
 
 def _temperature(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -11,7 +11,7 @@ import pandas as pd
 from statefarm import inference
 from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.config import parse_params
-from statefarm.cross_validation import LOGITS, log_probabilities
+from statefarm.cross_validation import LOGITS, check_predictions_are_the_models, log_probabilities
 from statefarm.layout import readable_test_images
 from statefarm.neighbours import NeighbourConfig, find_neighbours, find_neighbours_at_density, pixel_features
 
@@ -39,6 +39,7 @@ def find_test_neighbours_in_pixels(
 
 def predict_test_images(
     model: dict,
+    valid_predictions: pd.DataFrame,
     image_cache: ImageCache,
     image_index: pd.DataFrame,
     test_pixel_neighbours: pd.DataFrame,
@@ -49,12 +50,15 @@ def predict_test_images(
     and each one's nearest test images (in this model's feature space, or in pixels: ``inference.neighbours``).
 
     Calibration, neighbour smoothing and the fold ensemble come after, from the
-    out-of-fold predictions; unreadable test images are left to the submission.
+    out-of-fold predictions (``valid_predictions``, which must be this model's); unreadable
+    test images are left to the submission.
 
     Raises:
+        OutOfFoldError: ``valid_predictions`` come from another run than ``model``.
         ValueError: In pixels, when ``test_pixel_neighbours`` was searched for other test
             images or another number of neighbours (a partial run over an older table).
     """
+    check_predictions_are_the_models(model, valid_predictions)
     config = parse_params(inference.InferenceConfig, inference_params, "inference")
     check_cache_matches_index(image_cache, image_index)
     names = readable_test_images(image_index)

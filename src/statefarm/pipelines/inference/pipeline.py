@@ -31,6 +31,7 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
                 predict_test_images,
                 inputs=[
                     "model",
+                    "valid_predictions",
                     "image_cache",
                     "image_index",
                     "test_pixel_neighbours",
