@@ -1,6 +1,7 @@
 import errno
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,7 @@ from statefarm.loaders import CachedImageDataset, DeviceBatches, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
 from statefarm.splits import SplitConfig, assign_folds, split_fold
-from statefarm.training import Recipe, TrainingConfig, labelled_rows, load_classifier, train_classifier
+from statefarm.training import MixupConfig, Recipe, TrainingConfig, labelled_rows, load_classifier, train_classifier
 
 CHANCE = math.log(10)
 
@@ -89,6 +90,39 @@ def test_a_small_cnn_learns_in_bf16_on_the_cpu(prepared_data, split, tmp_path, c
     assert history["valid_loss"].iloc[-1] < CHANCE - 0.1
     logits = valid_predictions.filter(like="logit_").to_numpy()
     assert logits.dtype == "float32" and (logits.std(axis=0) > 0).all()
+
+
+def test_mixup_blends_each_image_and_its_target_with_its_partners():
+    mixup = MixupConfig(mixup_alpha=1.0).create(num_classes=10)
+    images, classes = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    np.random.seed(0)
+    mixed, targets = engine.mix_batch(mixup, images.clone(), classes)
+    lam = float(targets[0, 0])
+    assert 0.05 < lam < 0.95
+    one_hot = torch.eye(10)[classes]
+    torch.testing.assert_close(targets, lam * one_hot + (1 - lam) * one_hot.flip(0))
+    torch.testing.assert_close(mixed, lam * images + (1 - lam) * images.flip(0))
+    # Soft pseudo-labels are blended as they are, with the same weight.
+    soft = torch.softmax(torch.randn(4, 10), dim=1)
+    np.random.seed(0)
+    _, soft_targets = engine.mix_batch(mixup, images.clone(), soft)
+    torch.testing.assert_close(soft_targets, lam * soft + (1 - lam) * soft.flip(0))
+    # Cutmix pastes a box of the partner: each pixel is one image's or the other's, in the targets' shares.
+    np.random.seed(0)
+    cut, cut_targets = engine.mix_batch(MixupConfig(cutmix_alpha=1.0).create(10), images.clone(), classes)
+    from_partner = (cut == images.flip(0)).all(dim=1) & (cut != images).any(dim=1)
+    assert ((cut == images) | (cut == images.flip(0))).all()
+    np.testing.assert_allclose(from_partner.float().mean(), 1 - float(cut_targets[0, 0]), atol=1e-6)
+    # An odd batch (timm pairs each image with the batch's reverse) and no mixup leave the batch alone.
+    odd_images, odd_targets = engine.mix_batch(mixup, images[:3], classes[:3])
+    assert torch.equal(odd_images, images[:3]) and torch.equal(odd_targets, classes[:3])
+    assert MixupConfig().create(10) is None
+
+
+def test_a_small_cnn_learns_with_mixup_and_its_checkpoint_records_it(prepared_data, split, tmp_path):
+    model, history, _ = _train(prepared_data, split, CheckpointStore(tmp_path), mixup={"mixup_alpha": 0.2})
+    assert history["valid_loss"].iloc[-1] < CHANCE - 0.1
+    assert model["run"]["training"]["mixup"]["mixup_alpha"] == 0.2  # a resume refuses another mixup
 
 
 def _fit_setup(prepared_data, split, seed=0):

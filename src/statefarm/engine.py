@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.data import Mixup
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
@@ -115,6 +117,18 @@ def loss_fn(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float 
     return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
+def mix_batch(mixup: Mixup | None, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """timm's mixup or cutmix of one batch, its targets (class indices or soft labels) as probability rows.
+
+    A batch of odd size passes through unmixed (timm pairs each image with the batch's
+    reverse), as does every batch without ``mixup``.
+    """
+    if mixup is None or len(inputs) % 2:
+        return inputs, targets
+    dense = F.one_hot(targets, mixup.num_classes).float() if targets.dtype == torch.long else targets.float()
+    return mixup(inputs, dense)
+
+
 @dataclass
 class EpochStats:
     loss: float
@@ -144,6 +158,7 @@ def train_one_epoch(
     annealer: GradientNormAnnealer | None = None,
     on_non_finite: Callable[[int, str], NonFiniteLossError] | None = None,
     label_smoothing: float = 0.0,
+    mixup: Mixup | None = None,
 ) -> EpochStats:
     """One pass over ``loader``; steps the scheduler per update.
 
@@ -170,6 +185,7 @@ def train_one_epoch(
     quiet = not sys.stderr.isatty() or not distributed.is_main()
     progress = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, ncols=width, disable=quiet)
     for step, (inputs, targets) in enumerate(progress):
+        inputs, targets = mix_batch(mixup, inputs, targets)
         with runtime.autocast():
             logits = model(inputs)
         loss = loss_fn(logits, targets, label_smoothing)
@@ -276,6 +292,7 @@ def fit(
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
     run: dict[str, Any] | None = None,
     label_smoothing: float = 0.0,
+    mixup: Mixup | None = None,
     log_level: int = logging.INFO,
 ) -> FitResult:
     """Train for ``epochs``, validating and checkpointing after each.
@@ -300,6 +317,7 @@ def fit(
             ``resume`` refuses a ``last`` made by another; a fresh start moves the folder's
             earlier checkpoints aside.
         label_smoothing: Of the training loss; the validation loss is the plain log loss.
+        mixup: timm's ``Mixup`` over every even-sized training batch, or ``None``.
         log_level: Of the one line per epoch (a scan's trials report once each, at DEBUG).
 
     Returns:
@@ -340,9 +358,11 @@ def fit(
     for epoch in range(start_epoch, epochs):
         seed_epoch(train_loader, seed, epoch)
         torch.manual_seed(seed * 1_000_003 + epoch)
+        if mixup is not None:
+            np.random.seed((seed * 1_000_003 + epoch) % 2**32)  # timm's mixup draws from numpy's global generator
         stats = train_one_epoch(
             model, train_loader, optimizer, runtime, data_config, epoch, scheduler, annealer, non_finite,
-            label_smoothing,
+            label_smoothing, mixup,
         )  # fmt: skip
         scores, valid_logits = evaluate(model, valid_loader, runtime, data_config, clip)
         annealed = annealer.end_epoch() if annealer is not None else False

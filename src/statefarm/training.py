@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 from pydantic import Field, field_validator
+from timm.data import Mixup
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
@@ -43,6 +44,27 @@ from statefarm.splits import check_disjoint
 logger = logging.getLogger(__name__)
 
 
+class MixupConfig(Params):
+    """timm's batch mixup and cutmix: each image blended with (or a box pasted from) its partner, targets alike.
+
+    Off while both alphas are 0. A regularizer: tune it on the full data, not on the sample.
+    """
+
+    mixup_alpha: float = Field(0.0, ge=0, description="Beta(alpha, alpha) of the blend; 0: no mixup")
+    cutmix_alpha: float = Field(0.0, ge=0, description="Beta(alpha, alpha) of the pasted box's area; 0: no cutmix")
+    prob: float = Field(1.0, ge=0, le=1, description="share of batches mixed")
+    switch_prob: float = Field(0.5, ge=0, le=1, description="share of the mixed batches cut, when both are on")
+
+    def create(self, num_classes: int) -> Mixup | None:
+        """timm's ``Mixup`` on dense targets (``multi_label``: probability rows, hard or soft), or None when off."""
+        if not (self.mixup_alpha or self.cutmix_alpha):
+            return None
+        return Mixup(
+            mixup_alpha=self.mixup_alpha, cutmix_alpha=self.cutmix_alpha, prob=self.prob,
+            switch_prob=self.switch_prob, label_smoothing=0.0, num_classes=num_classes, multi_label=True,
+        )  # fmt: skip
+
+
 class TrainingConfig(Params):
     """How long and where to train."""
 
@@ -60,6 +82,7 @@ class TrainingConfig(Params):
     resume: bool = Field(False, description="continue from the last checkpoint when there is one")
     use_tuned_augmentations: bool = Field(True, description="train with augment_tuning's result when it exists")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="of the training loss; validation is scored without")
+    mixup: MixupConfig = Field(default_factory=MixupConfig, description="batch mixup and cutmix (timm)")
     devices: int | Literal["auto"] = Field(
         1, description="data-parallel processes per machine (one per GPU; gloo on a CPU); auto: every visible GPU"
     )
@@ -275,7 +298,7 @@ def fit_on_rows(
         resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
         on_epoch=on_epoch if distributed.is_main() else None,
         run=describe_run(recipe, augment, seed, train, valid, pseudo),
-        label_smoothing=config.label_smoothing, log_level=log_level,
+        label_smoothing=config.label_smoothing, mixup=config.mixup.create(len(CLASS_NAMES)), log_level=log_level,
     )  # fmt: skip
 
 
