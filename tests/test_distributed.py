@@ -1,6 +1,7 @@
 """Data-parallel training: two processes on the CPU (gloo), as several GPUs would run it (NCCL)."""
 
 import math
+import os
 
 import mlflow
 import numpy as np
@@ -47,15 +48,17 @@ class _Interrupted(Exception):
 
 
 @pytest.mark.slow
-def test_two_processes_train_checkpoint_once_and_log_like_one(prepared_data, split, tmp_path):
+def test_two_processes_train_checkpoint_once_and_log_like_one(prepared_data, split, tmp_path, caplog):
     image_index, cache = prepared_data
     _, one, _ = train_classifier(
         cache, image_index, split, _recipe(devices=1), None, CheckpointStore(tmp_path / "one"), 0, 1e-3
     )
-    with mlflow.start_run() as parent:
+    with mlflow.start_run() as parent, caplog.at_level("INFO", logger="statefarm.training"):
         model, two, predictions = train_classifier(
             cache, image_index, split, _recipe(devices=2), None, CheckpointStore(tmp_path / "two"), 0, 1e-3, "model"
         )
+    share = max(1, os.cpu_count() // 2)  # each process gets half the cores, and the log line says so
+    assert f"on cpu ({share} thread{'s' * (share > 1)}) x 2 processes" in caplog.text
     assert list(two["epoch"]) == [0, 1] and math.isfinite(two["valid_loss"].iloc[-1])
     assert abs(two["valid_loss"].iloc[-1] - one["valid_loss"].iloc[-1]) < TOLERANCE
     assert sorted(path.name for path in (tmp_path / "two").iterdir()) == ["best.pt", "last.pt"]  # one writer

@@ -66,6 +66,11 @@ def gather_in_order(shard: torch.Tensor, total: int) -> torch.Tensor:
     return torch.stack(gathered, dim=1).flatten(0, 1)[:total]
 
 
+def cpu_threads_per_process(local_ranks: int) -> int:
+    """Each of a machine's ``local_ranks`` CPU processes gets its share of the cores, not all of them."""
+    return max(1, (os.cpu_count() or 1) // local_ranks)
+
+
 def _worker(function: Callable[..., Any], args: tuple, devices: list[torch.device]) -> Any:
     local_rank, local_ranks = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
     # A spawned process starts without the run's logging: rank 0 speaks (its epoch lines), the others only warn.
@@ -73,8 +78,8 @@ def _worker(function: Callable[..., Any], args: tuple, devices: list[torch.devic
     logging.basicConfig(level=logging.INFO if main else logging.WARNING, format="%(asctime)s rank 0  %(message)s")
     if devices[local_rank].type == "cuda":
         torch.cuda.set_device(devices[local_rank])
-    else:  # the machine's cores shared out, not each worker taking all of them
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_ranks))
+    else:
+        torch.set_num_threads(cpu_threads_per_process(local_ranks))
     dist.init_process_group("nccl" if devices[local_rank].type == "cuda" else "gloo")
     try:
         return function(*args)

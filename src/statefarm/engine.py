@@ -82,10 +82,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def describe_device(runtime: Runtime) -> str:
-    """``cuda:0 (NVIDIA H100 80GB HBM3, bf16)`` or ``cpu (2 threads)``: what a log line should say."""
+def describe_device(runtime: Runtime, cpu_threads: int | None = None) -> str:
+    """``cuda:0 (NVIDIA H100 80GB HBM3, bf16)`` or ``cpu (2 threads)``: what a log line should say.
+
+    ``cpu_threads``: what a process will run on, when not this one's (a data-parallel worker's share).
+    """
     device = runtime.device
-    what = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    threads = cpu_threads or torch.get_num_threads()
+    what = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{threads} thread{'s' * (threads > 1)}"
     return f"{device} ({what}{', bf16' if runtime.autocast_enabled else ''})"
 
 

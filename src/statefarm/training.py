@@ -310,9 +310,12 @@ def _runtime(config: TrainingConfig, device: torch.device | None = None) -> engi
 
 def _where(config: TrainingConfig) -> str:
     """``cpu (2 threads)``, or ``cuda:0 (NVIDIA H100 ..., bf16) x 8 processes`` when data-parallel."""
-    processes = distributed.world_size(config.devices) * config.nodes
-    where = engine.describe_device(_runtime(config))
-    return where if processes == 1 else f"{where} x {processes} processes"
+    per_machine = distributed.world_size(config.devices)
+    processes = per_machine * config.nodes
+    if processes == 1:
+        return engine.describe_device(_runtime(config))
+    share = distributed.cpu_threads_per_process(per_machine)
+    return f"{engine.describe_device(_runtime(config), cpu_threads=share)} x {processes} processes"
 
 
 def train_classifier(
