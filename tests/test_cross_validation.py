@@ -4,6 +4,7 @@ import pytest
 from scipy.special import softmax
 
 from statefarm import cross_validation as cv
+from statefarm.inference import fit_temperature
 from statefarm.splits import DriverLeakError
 
 
@@ -79,10 +80,19 @@ def test_calibration_undoes_overconfidence_and_is_chosen_on_held_out_drivers(fol
     held_out = calibration["held_out_log_loss"]
     assert held_out[calibration["mode"]] < held_out["none"]
     assert all(t > 1.2 for t in calibration["temperatures"].values())  # the logits were made overconfident
+    # Each fold's pseudo-labels get a temperature fitted on the other folds' images alone.
+    others = oof[oof["fold"] != 0]
+    refit = fit_temperature(others.loc[:, cv.LOGITS].to_numpy(), others["label"].to_numpy())["temperature"]
+    assert calibration["temperatures_without_fold"]["0"] == pytest.approx(refit)
+    assert cv.temperature_without_fold(calibration, 0, "baseline") == pytest.approx(refit)
+    with pytest.raises(ValueError, match="Rerun baseline.collect_out_of_fold"):
+        cv.temperature_without_fold({"mode": "shared", "temperatures": {"0": 2.0}}, 0, "baseline")
     calibrated = cv.calibrate_out_of_fold(oof, calibration)
     assert np.allclose(calibrated.loc[:, cv.PROBABILITIES].sum(axis=1), 1.0)
+    off = {"0": 1.0, "1": 1.0, "2": 1.0}
     assert cv.fit_calibration(oof, enabled=False) == {
-        "mode": "none", "temperatures": {"0": 1.0, "1": 1.0, "2": 1.0}, "held_out_log_loss": {"none": held_out["none"]},
+        "mode": "none", "temperatures": off, "temperatures_without_fold": off,
+        "held_out_log_loss": {"none": held_out["none"]},
     }  # fmt: skip
 
 

@@ -85,6 +85,7 @@ def test_each_fold_pseudo_model_learns_only_from_its_own_baseline_fold():
             f"baseline.fold_{k}.test_logits",
             f"baseline.fold_{k}.test_neighbours",
             f"baseline.fold_{k}.model",
+            "baseline.calibration",  # its temperature fitted without fold k's labels
             "baseline.leave_fold_out_smoothing",  # chosen without fold k's labels (test_neighbours.py)
         }
         [train] = [n for n in training.nodes if n.name == f"pseudo.fold_{k}.train_model"]
@@ -109,15 +110,21 @@ def test_the_labelling_node_smooths_with_the_choice_made_without_its_fold():
         "fold_1": {"neighbours": 5, "weight": 0.9, "weighting": "similarity", "chosen_on_folds": [0, 2]},
     }
     model = {"model_info": {"train_drivers": ["p001"]}}
+    # Calibrated first, with the temperature fitted without the fold, not the submission's.
+    calibration = {"temperatures": {"0": 9.0, "1": 9.0}, "temperatures_without_fold": {"0": 2.0, "1": 2.0}}
     smoothed = {"smooth": True}
-    labels, _ = make_node(logits, neighbours, model, choices, smoothed, model_name="baseline.fold_0", fold=0)
-    probabilities = softmax(logits.drop(columns="img").to_numpy(), axis=1)
+    labels, _ = make_node(
+        logits, neighbours, model, calibration, choices, smoothed, model_name="baseline.fold_0", fold=0
+    )
+    probabilities = softmax(logits.drop(columns="img").to_numpy() / 2.0, axis=1)
     expected = smooth(probabilities, neighbours, 3, 0.6, "uniform")
     np.testing.assert_allclose(labels[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-6)
-    plain, _ = make_node(logits, neighbours, model, choices, {}, model_name="baseline.fold_0", fold=0)  # off by default
-    np.testing.assert_allclose(plain[list(CLASS_NAMES)].to_numpy(), probabilities, atol=1e-6)
+    plain, _ = make_node(logits, neighbours, model, calibration, choices, {}, model_name="baseline.fold_0", fold=0)
+    np.testing.assert_allclose(plain[list(CLASS_NAMES)].to_numpy(), probabilities, atol=1e-6)  # no smoothing
     with pytest.raises(ValueError, match="baseline.fold_1: its test neighbours are of other images"):
-        make_node(logits, neighbours.iloc[::-1], model, choices, smoothed, model_name="baseline.fold_1", fold=1)
+        make_node(
+            logits, neighbours.iloc[::-1], model, calibration, choices, smoothed, model_name="baseline.fold_1", fold=1
+        )
 
 
 def _test_logits(rng, names):
@@ -141,22 +148,31 @@ def test_blended_labels_pool_the_fold_baselines_with_the_weights_fitted_without_
         "baseline.cnn": {"model_info": {"train_drivers": ["p001", "p002"]}},
     }
     weights = {"fold_1": {"baseline": 0.7, "baseline.cnn": 0.5}, "all_folds": {"baseline": 1.0, "baseline.cnn": 0.0}}
-    teachers = [item for name in models for item in (logits[name], neighbours, models[name], smoothing)]
+    # Each model calibrated with its temperature fitted without fold 1: the weights were fitted on calibrated ones.
+    without_fold_1 = {"baseline": 2.0, "baseline.cnn": 1.25}
+    calibrations = {name: {"temperatures_without_fold": {"1": t}} for name, t in without_fold_1.items()}
+
+    def teachers_of(models):
+        return [
+            item for name in models for item in (logits[name], neighbours, models[name], calibrations[name], smoothing)
+        ]
+
+    teachers = teachers_of(models)
     labels, sources = make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
 
-    log_p = [log_softmax(logits[name].drop(columns="img").to_numpy(), axis=1) for name in models]
+    log_p = [log_softmax(logits[name].drop(columns="img").to_numpy() / without_fold_1[name], axis=1) for name in models]
     expected = np.exp(log_softmax(0.7 * log_p[0] + 0.5 * log_p[1], axis=1))  # fold 1's weights, not all folds'
     np.testing.assert_allclose(labels[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-5)
     assert sources == {"models": ["baseline.fold_1", "baseline.cnn.fold_1"], "train_drivers": ["p001", "p002"]}
 
     models["baseline.cnn"] = {"model_info": {"train_drivers": ["p001", "p003"]}}  # saw fold 1's validation driver
-    teachers = [item for name in models for item in (logits[name], neighbours, models[name], smoothing)]
+    teachers = teachers_of(models)
     _, sources = make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
     with pytest.raises(PseudoLabelLeakError, match=r"validation driver\(s\) \['p003'\]"):
         check_pseudo_label_sources(sources, {"fold": 1, "train_drivers": ["p001", "p002"], "valid_drivers": ["p003"]})
 
     logits["baseline.cnn"] = logits["baseline.cnn"].iloc[::-1]
-    teachers = [item for name in models for item in (logits[name], neighbours, models[name], smoothing)]
+    teachers = teachers_of(models)
     with pytest.raises(ValueError, match="baseline.cnn.fold_1 predicted other test images than baseline.fold_1"):
         make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
 

@@ -137,7 +137,9 @@ def fit_calibration(oof: pd.DataFrame, enabled: bool = True) -> dict:
 
     Returns:
         A JSON-ready record: ``mode`` (``none``, ``shared`` or ``per_fold``), ``temperatures``
-        per fold (as ``"<k>"``), and the held-out log loss of each mode.
+        per fold (as ``"<k>"``), ``temperatures_without_fold`` (one shared temperature fitted
+        on the other folds' images, for each fold's pseudo-labels: 1 with ``mode: none``),
+        and the held-out log loss of each mode.
     """
     folds = sorted(oof["fold"].unique().tolist())
     labels = oof["label"].to_numpy()
@@ -155,6 +157,10 @@ def fit_calibration(oof: pd.DataFrame, enabled: bool = True) -> dict:
         temperatures = {k: _temperature(logits[oof["fold"] == k], labels[oof["fold"] == k]) for k in folds}
     else:
         temperatures = dict.fromkeys(folds, 1.0)
+    without_fold = {}
+    for k in folds:
+        other = (oof["fold"] != k).to_numpy()
+        without_fold[k] = _temperature(logits[other], labels[other]) if mode != "none" and other.any() else 1.0
     logger.info(
         "Calibration: %s (held-out-driver log loss %s); temperatures %s",
         mode, {k: round(v, 4) for k, v in held_out.items()}, {k: round(t, 3) for k, t in temperatures.items()},
@@ -162,8 +168,24 @@ def fit_calibration(oof: pd.DataFrame, enabled: bool = True) -> dict:
     return {
         "mode": mode,
         "temperatures": {str(k): float(t) for k, t in temperatures.items()},
+        "temperatures_without_fold": {str(k): float(t) for k, t in without_fold.items()},
         "held_out_log_loss": held_out,
     }
+
+
+def temperature_without_fold(calibration: dict, fold: int, kind: str) -> float:
+    """The temperature fitted on every fold's images but ``fold``'s: what calibrates its pseudo-labels.
+
+    Raises:
+        ValueError: ``calibration`` was written before it recorded these (rerun ``<kind>.collect_out_of_fold``).
+    """
+    temperatures = calibration.get("temperatures_without_fold")
+    if temperatures is None or str(fold) not in temperatures:
+        raise ValueError(
+            f"{kind}'s calibration has no temperature fitted without fold {fold}: it predates them or is of other "
+            f"folds. Rerun {kind}.collect_out_of_fold"
+        )
+    return temperatures[str(fold)]
 
 
 def calibrate_out_of_fold(oof: pd.DataFrame, calibration: dict) -> pd.DataFrame:

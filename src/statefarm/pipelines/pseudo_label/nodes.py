@@ -20,10 +20,24 @@ logger = logging.getLogger(__name__)
 
 
 def _teacher_probabilities(
-    test_logits: pd.DataFrame, test_neighbours: pd.DataFrame, smoothing: dict, config, model_name: str, fold: int
+    test_logits: pd.DataFrame,
+    test_neighbours: pd.DataFrame,
+    smoothing: dict,
+    calibration: dict,
+    config,
+    model_name: str,
+    fold: int,
 ) -> np.ndarray:
-    """A fold model's test probabilities, neighbour-smoothed as chosen without fold ``fold`` when ``config.smooth``."""
-    probabilities = softmax(test_logits.loc[:, cv.LOGITS].to_numpy(np.float64), axis=1)
+    """A fold model's test probabilities, calibrated with the temperature fitted without fold ``fold``, and
+    neighbour-smoothed as chosen without it when ``config.smooth``.
+
+    Calibrated as the out-of-fold probabilities the smoothing and the blend weights were
+    chosen on: raw, an overconfident model's labels would be sharper than it is right, and
+    in a blend it would outweigh the others.
+    """
+    kind = model_name.rsplit(".fold_", 1)[0]
+    temperature = cv.temperature_without_fold(calibration, fold, kind)
+    probabilities = softmax(test_logits.loc[:, cv.LOGITS].to_numpy(np.float64) / temperature, axis=1)
     if not config.smooth:
         return probabilities
     choice = smoothing[f"fold_{fold}"]
@@ -41,6 +55,7 @@ def make_pseudo_labels(
     test_logits: pd.DataFrame,
     test_neighbours: pd.DataFrame,
     labelling_model: dict,
+    calibration: dict,
     leave_fold_out_smoothing: dict,
     pseudo_label: dict[str, Any],
     model_name: str,
@@ -48,14 +63,15 @@ def make_pseudo_labels(
 ) -> tuple[pd.DataFrame, dict]:
     """Soft or hard targets for the test images the model is confident about, and where they come from.
 
-    With ``pseudo_label.smooth``, the predictions are first neighbour-smoothed as chosen
-    on the other folds' images (``leave_fold_out_smoothing``), never on this fold's labels.
+    The predictions are calibrated with the temperature fitted on the other folds' images
+    (``calibration``); with ``pseudo_label.smooth``, then neighbour-smoothed as chosen on
+    them (``leave_fold_out_smoothing``): never on this fold's labels.
     The sources name every labelled driver the labelling model saw, so that training
     can refuse labels from a model that saw its validation drivers.
     """
     config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
     probabilities = _teacher_probabilities(
-        test_logits, test_neighbours, leave_fold_out_smoothing, config, model_name, fold
+        test_logits, test_neighbours, leave_fold_out_smoothing, calibration, config, model_name, fold
     )
     predictions = pd.DataFrame(probabilities, columns=cv.PROBABILITIES).assign(img=test_logits["img"].to_numpy())
     sources = pseudo.pseudo_label_sources([model_name], labelling_model["model_info"]["train_drivers"])
@@ -68,7 +84,7 @@ def make_blended_pseudo_labels(
     """Fold ``fold``'s targets from the blend of every model's fold-``fold`` baseline (``blend.teacher: blend``).
 
     ``teachers`` is, for each of ``models`` in turn, its fold model's ``test_logits``,
-    ``test_neighbours``, the model, and its kind's ``leave_fold_out_smoothing``. They are
+    ``test_neighbours``, the model, and its kind's ``calibration`` and ``leave_fold_out_smoothing``. They are
     pooled with the blend weights fitted without fold ``fold``'s images
     (``blend_weights["fold_<k>"]``), so its labels never reach the labels of its pseudo models.
     """
@@ -76,12 +92,14 @@ def make_blended_pseudo_labels(
     weights = blend_weights[f"fold_{fold}"]
     names, log_probabilities, drivers = [], [], set()
     first_logits = teachers[0]
-    for name, (logits, neighbours, model, smoothing) in zip(
-        models, (teachers[i : i + 4] for i in range(0, len(teachers), 4)), strict=True
+    for name, (logits, neighbours, model, calibration, smoothing) in zip(
+        models, (teachers[i : i + 5] for i in range(0, len(teachers), 5)), strict=True
     ):
         if not logits["img"].equals(first_logits["img"]):
             raise ValueError(f"{name}.fold_{fold} predicted other test images than {models[0]}.fold_{fold}")
-        probabilities = _teacher_probabilities(logits, neighbours, smoothing, config, f"{name}.fold_{fold}", fold)
+        probabilities = _teacher_probabilities(
+            logits, neighbours, smoothing, calibration, config, f"{name}.fold_{fold}", fold
+        )
         log_probabilities.append(blending.floored_log(probabilities))
         names.append(f"{name}.fold_{fold}")
         drivers |= set(model["model_info"]["train_drivers"])

@@ -46,7 +46,7 @@ def create_pipeline(
         labelling = update_wrapper(partial(make_pseudo_labels, model_name=model, fold=fold), make_pseudo_labels)
         inputs = [
             f"{model}.test_logits", f"{model}.test_neighbours", f"{model}.model",
-            f"{labels_from}.leave_fold_out_smoothing", "params:pseudo_label",
+            f"{labels_from}.calibration", f"{labels_from}.leave_fold_out_smoothing", "params:pseudo_label",
         ]  # fmt: skip
         per_fold.append(_labels_and_metrics(labelling, inputs, f"{model}.test_logits", f"{kind}.fold_{fold}"))
     return sum(per_fold, Pipeline([]))
@@ -57,7 +57,8 @@ def create_blended_pipeline(
 ) -> Pipeline:
     """``<namespace>.fold_<k>.pseudo_labels`` from the blend of ``<model>.fold_<k>`` for each baseline in ``models``.
 
-    Pooled with ``baseline.blend.blend_weights``' weights for fold k, fitted without fold k's images.
+    Each calibrated, then pooled with ``baseline.blend.blend_weights``' weights for fold k, all fitted without
+    fold k's images.
     """
     per_fold = []
     for fold in folds:
@@ -68,7 +69,7 @@ def create_blended_pipeline(
             f"{model}.{name}"
             for model in models
             for name in (f"fold_{fold}.test_logits", f"fold_{fold}.test_neighbours", f"fold_{fold}.model",
-                         "leave_fold_out_smoothing")
+                         "calibration", "leave_fold_out_smoothing")
         ]  # fmt: skip
         inputs = ["baseline.blend.blend_weights", "params:pseudo_label", *teachers]
         per_fold.append(_labels_and_metrics(labelling, inputs, teachers[0], f"{namespace}.fold_{fold}"))
