@@ -38,6 +38,9 @@ def _teacher_probabilities(
     kind = model_name.rsplit(".fold_", 1)[0]
     temperature = cv.temperature_without_fold(calibration, fold, kind)
     probabilities = softmax(test_logits.loc[:, cv.LOGITS].to_numpy(np.float64) / temperature, axis=1)
+    logger.info(
+        "Pseudo-labels of fold %d from %s at temperature %.3f, fitted without it", fold, model_name, temperature
+    )
     if not config.smooth:
         return probabilities
     choice = smoothing[f"fold_{fold}"]
