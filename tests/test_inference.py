@@ -2,7 +2,7 @@ import albumentations as A
 import numpy as np
 import torch
 
-from statefarm.inference import InferenceConfig, fit_temperature, predict_probabilities
+from statefarm.inference import InferenceConfig, fit_temperature, predict_probabilities, prediction_runtime
 from statefarm.models import ModelConfig, create_model, model_data_config
 
 
@@ -55,3 +55,21 @@ def test_images_are_resized_to_the_trained_size(prepared_data):
     with torch.no_grad():
         expected = torch.softmax(model(torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255).double(), 1)
     np.testing.assert_allclose(probabilities, expected.numpy(), rtol=1e-5, atol=1e-6)  # the small CNN takes any size
+
+
+def test_predictions_follow_the_precision_the_model_was_validated_in_unless_told():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for device, validated, config, bf16 in [
+        (cpu, "bf16", InferenceConfig(), True),
+        (cpu, "float32", InferenceConfig(), False),
+        (cpu, None, InferenceConfig(), False),  # a checkpoint from before valid_precision: as before
+        (cpu, "bf16", InferenceConfig(cpu_amp=False), False),
+        (cpu, "float32", InferenceConfig(cpu_amp=True), True),
+        (cuda, "bf16", InferenceConfig(), True),
+        (cuda, "float32", InferenceConfig(), False),
+        (cuda, None, InferenceConfig(), True),
+        (cuda, "float32", InferenceConfig(amp=True), True),
+    ]:
+        info = {"name": "statefarm_small_cnn"} | ({"valid_precision": validated} if validated else {})
+        runtime = prediction_runtime(device, {"model_info": info}, config)
+        assert runtime.autocast_enabled == bf16, (device, validated, config)

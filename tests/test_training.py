@@ -5,10 +5,12 @@ import re
 import numpy as np
 import pytest
 import torch
+from scipy.special import softmax
 
 from statefarm import engine
 from statefarm.checkpoints import CheckpointMismatchError, CheckpointStore, load_checkpoint, save_atomic
 from statefarm.cross_validation import LOGITS, OutOfFoldError, check_predictions_are_the_models
+from statefarm.inference import InferenceConfig, predict_probabilities
 from statefarm.loaders import CachedImageDataset, DeviceBatches, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
@@ -91,6 +93,15 @@ def test_a_small_cnn_learns_in_bf16_on_the_cpu(prepared_data, split, tmp_path, c
     assert history["valid_loss"].iloc[-1] < CHANCE - 0.1
     logits = valid_predictions.filter(like="logit_").to_numpy()
     assert logits.dtype == "float32" and (logits.std(axis=0) > 0).all()
+    # Its test predictions follow: bf16 by default, as the out-of-fold score was measured.
+    assert model["model_info"]["valid_precision"] == "bf16"
+    image_index, cache = prepared_data
+    names = valid_predictions["img"].tolist()
+    validated = softmax(logits.astype(np.float64), axis=1)
+    followed = predict_probabilities(model, cache, names, InferenceConfig(num_workers=0, device="cpu"))
+    forced = predict_probabilities(model, cache, names, InferenceConfig(num_workers=0, device="cpu", cpu_amp=False))
+    np.testing.assert_allclose(followed, validated, atol=1e-6)
+    assert np.abs(forced - validated).max() > 1e-5  # float32 would submit other numbers than those scored
 
 
 def test_mixup_blends_each_image_and_its_target_with_its_partners():

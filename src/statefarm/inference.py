@@ -31,8 +31,8 @@ class InferenceConfig(Params):
     batch_size: int = Field(256, ge=1)
     num_workers: int = Field(4, ge=0)
     device: str = "auto"
-    amp: bool = Field(True, description="bf16 autocast on CUDA")
-    cpu_amp: bool = Field(False, description="bf16 autocast on the CPU")
+    amp: bool | None = Field(None, description="bf16 autocast on CUDA; null: as the model was validated")
+    cpu_amp: bool | None = Field(None, description="bf16 autocast on the CPU; null: as the model was validated")
     channels_last: bool = True
     tta: list[AugmentSpec] = Field(
         default_factory=list, description="extra views, each an augment spec; the plain image is always one view"
@@ -101,8 +101,23 @@ def _predict(checkpoint, image_cache, names, config, temperature, seed, keep_fea
         return _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features)
 
 
+def prediction_runtime(device: torch.device, checkpoint: dict[str, Any], config: InferenceConfig) -> engine.Runtime:
+    """Where and in which precision to predict with ``checkpoint``.
+
+    ``amp`` or ``cpu_amp`` left null predicts in the precision the model's validation
+    predictions were made in (``valid_precision`` in its checkpoint): those predictions
+    are what the out-of-fold score, the calibration and the blend weights describe, so
+    the test predictions should come from the same numerics. A checkpoint from before
+    the key predicts in bf16 on CUDA and in float32 on the CPU.
+    """
+    validated = checkpoint["model_info"].get("valid_precision")
+    amp = config.amp if config.amp is not None else validated != "float32"
+    cpu_amp = config.cpu_amp if config.cpu_amp is not None else validated == "bf16"
+    return engine.Runtime(device, amp, config.channels_last, cpu_amp)
+
+
 def _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features):
-    runtime = engine.Runtime(device, config.amp, config.channels_last, config.cpu_amp)
+    runtime = prediction_runtime(device, checkpoint, config)
     model = engine.prepare_model(load_classifier(checkpoint), runtime)
     data_config = checkpoint["data_config"]
     rows = image_cache.rows_of(names)
@@ -121,5 +136,8 @@ def _predict_on(device, checkpoint, image_cache, names, config, temperature, see
         else:
             logits, _ = engine.predict_logits(model, loader, runtime, data_config)
         total += F.softmax(logits.double() / temperature, dim=1).numpy()
-    logger.info("Predicted %d images, %d view(s), temperature %.3f", len(names), len(views), temperature)
+    logger.info(
+        "Predicted %d images, %d view(s), temperature %.3f, in %s",
+        len(names), len(views), temperature, "bf16" if runtime.autocast_enabled else "float32",
+    )  # fmt: skip
     return total / len(views), features

@@ -147,12 +147,21 @@ _RECIPE_SCHEMAS = {
 }  # fmt: skip
 
 
-def _model_info(name: str, train: pd.DataFrame, pseudo: PseudoTraining | None) -> dict[str, Any]:
-    """How to rebuild the model, and every labelled driver it learned from, directly or through pseudo-labels."""
+def _model_info(
+    name: str, train: pd.DataFrame, pseudo: PseudoTraining | None, runtime: engine.Runtime
+) -> dict[str, Any]:
+    """How to rebuild the model, every labelled driver it learned from (directly or through
+    pseudo-labels), and the precision its validation predictions were made in, which its test
+    predictions follow by default."""
     drivers = set(train["subject"].astype(str)) if "subject" in train else set()
     if pseudo is not None:
         drivers |= set(pseudo.seen_drivers)
-    return {"name": name, "num_classes": len(CLASS_NAMES), "train_drivers": sorted(drivers)}
+    return {
+        "name": name,
+        "num_classes": len(CLASS_NAMES),
+        "train_drivers": sorted(drivers),
+        "valid_precision": "bf16" if runtime.autocast_enabled else "float32",
+    }
 
 
 def _images(rows: pd.DataFrame) -> list:
@@ -295,7 +304,7 @@ def fit_on_rows(
     return engine.fit(
         model, train_loader, valid_loader, optimizer, runtime, data_config,
         epochs=epochs, store=store, seed=seed, clip=clip, scheduler=scheduler, annealer=annealer,
-        resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo),
+        resume=config.resume, model_info=_model_info(recipe.model.name, train, pseudo, runtime),
         on_epoch=on_epoch if distributed.is_main() else None,
         run=describe_run(recipe, augment, seed, train, valid, pseudo),
         label_smoothing=config.label_smoothing, mixup=config.mixup.create(len(CLASS_NAMES)), log_level=log_level,
