@@ -242,9 +242,15 @@ def test_resume_refuses_a_checkpoint_of_another_recipe_and_a_fresh_run_keeps_the
 
     model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
     other = {"optimizer": {"lr": 1e-2}, "train_images": [10, "p001"]}
-    with pytest.raises(CheckpointMismatchError, match=r"cannot resume from .*last\.pt: .*another optimizer;"):
+    with pytest.raises(CheckpointMismatchError, match=r"cannot resume from .*last\.pt: .*another optimizer\.lr "
+                       r"\(optimizer\.lr: 0\.001 in the checkpoint, 0\.01 now\);"):  # fmt: skip
         engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=2, store=store, seed=0, clip=1e-3,
                    resume=True, run=other)  # fmt: skip
+    # A key this version adds to the recipe is named, not just its section.
+    newer = {**first, "optimizer": {"lr": 1e-3, "layer_decay": None}}
+    with pytest.raises(CheckpointMismatchError, match=r"optimizer\.layer_decay: absent in the checkpoint, None now"):
+        engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=2, store=store, seed=0, clip=1e-3,
+                   resume=True, run=newer)  # fmt: skip
 
     engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=1, store=store, seed=0, clip=1e-3,
                run=other)  # fmt: skip

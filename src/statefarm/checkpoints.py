@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import reprlib
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,13 +70,32 @@ def check_same_run(saved: dict[str, Any] | None, current: dict[str, Any], path: 
     Raises:
         CheckpointMismatchError: ``saved`` (the checkpoint's) and ``current`` (this run's) differ.
     """
-    saved = saved or {}
-    different = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+    different = _differences(saved or {}, current)
     if different:
+        named = "; ".join(f"{key}: {_shown(was)} in the checkpoint, {_shown(now)} now" for key, was, now in different)
         raise CheckpointMismatchError(
-            f"cannot resume from {path}: it was made by a run with another {', '.join(different)}; "
-            "set training.resume: false to start afresh (the old checkpoints are moved aside, not deleted)"
+            f"cannot resume from {path}: it was made by a run with another {', '.join(d[0] for d in different)} "
+            f"({named}); set training.resume: false to start afresh (the old checkpoints are moved aside, not deleted)"
         )
+
+
+_ABSENT = object()  # a key one of the two runs does not have (e.g. one added to the recipe since)
+
+
+def _shown(value: Any) -> str:
+    return "absent" if value is _ABSENT else reprlib.repr(value)
+
+
+def _differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, saved value, current value)`` for every leaf where two run descriptions differ."""
+    found = []
+    for key in sorted(set(saved) | set(current)):
+        was, now = saved.get(key, _ABSENT), current.get(key, _ABSENT)
+        if isinstance(was, dict) and isinstance(now, dict):
+            found += _differences(was, now, f"{prefix}{key}.")
+        elif was != now:
+            found.append((f"{prefix}{key}", was, now))
+    return found
 
 
 class CheckpointStore:
