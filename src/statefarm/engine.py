@@ -62,6 +62,11 @@ class Runtime:
             return self.amp
         return self.cpu_amp and self.device.type == "cpu"
 
+    @property
+    def precision(self) -> str:
+        """``bf16`` or ``float32``: what the forward passes compute in, as checkpoints and logs name it."""
+        return "bf16" if self.autocast_enabled else "float32"
+
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast_enabled)
 

@@ -138,6 +138,6 @@ def _predict_on(device, checkpoint, image_cache, names, config, temperature, see
         total += F.softmax(logits.double() / temperature, dim=1).numpy()
     logger.info(
         "Predicted %d images, %d view(s), temperature %.3f, in %s",
-        len(names), len(views), temperature, "bf16" if runtime.autocast_enabled else "float32",
+        len(names), len(views), temperature, runtime.precision,
     )  # fmt: skip
     return total / len(views), features

@@ -160,7 +160,7 @@ def _model_info(
         "name": name,
         "num_classes": len(CLASS_NAMES),
         "train_drivers": sorted(drivers),
-        "valid_precision": "bf16" if runtime.autocast_enabled else "float32",
+        "valid_precision": runtime.precision,
     }
 
 
