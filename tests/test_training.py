@@ -242,7 +242,7 @@ def test_resume_refuses_a_checkpoint_of_another_recipe_and_a_fresh_run_keeps_the
 
     model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)
     other = {"optimizer": {"lr": 1e-2}, "train_images": [10, "p001"]}
-    with pytest.raises(CheckpointMismatchError, match=r"cannot resume from .*last\.pt: .*another optimizer\.lr "
+    with pytest.raises(CheckpointMismatchError, match=r"cannot resume from .*last\.pt: .*another recipe or split "
                        r"\(optimizer\.lr: 0\.001 in the checkpoint, 0\.01 now\);"):  # fmt: skip
         engine.fit(model, train, valid, optimizer, runtime, data_config, epochs=2, store=store, seed=0, clip=1e-3,
                    resume=True, run=other)  # fmt: skip

@@ -74,8 +74,8 @@ def check_same_run(saved: dict[str, Any] | None, current: dict[str, Any], path: 
     if different:
         named = "; ".join(f"{key}: {_shown(was)} in the checkpoint, {_shown(now)} now" for key, was, now in different)
         raise CheckpointMismatchError(
-            f"cannot resume from {path}: it was made by a run with another {', '.join(d[0] for d in different)} "
-            f"({named}); set training.resume: false to start afresh (the old checkpoints are moved aside, not deleted)"
+            f"cannot resume from {path}: it was made by a run with another recipe or split ({named}); "
+            f"set training.resume: false to start afresh (the old checkpoints are moved aside, not deleted)"
         )
 
 
