@@ -119,7 +119,9 @@ def test_the_labelling_node_smooths_with_the_choice_made_without_its_fold():
     probabilities = softmax(logits.drop(columns="img").to_numpy() / 2.0, axis=1)
     expected = smooth(probabilities, neighbours, 3, 0.6, "uniform")
     np.testing.assert_allclose(labels[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-6)
-    plain, _ = make_node(logits, neighbours, model, calibration, choices, {}, model_name="baseline.fold_0", fold=0)
+    plain, _ = make_node(
+        logits, neighbours, model, calibration, choices, {"smooth": False}, model_name="baseline.fold_0", fold=0
+    )
     np.testing.assert_allclose(plain[list(CLASS_NAMES)].to_numpy(), probabilities, atol=1e-6)  # no smoothing
     with pytest.raises(ValueError, match="baseline.fold_1: its test neighbours are of other images"):
         make_node(
@@ -158,7 +160,8 @@ def test_blended_labels_pool_the_fold_baselines_with_the_weights_fitted_without_
         ]
 
     teachers = teachers_of(models)
-    labels, sources = make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
+    unsmoothed = {"smooth": False}
+    labels, sources = make_blended_pseudo_labels(weights, unsmoothed, *teachers, models=list(models), fold=1)
 
     log_p = [log_softmax(logits[name].drop(columns="img").to_numpy() / without_fold_1[name], axis=1) for name in models]
     expected = np.exp(log_softmax(0.7 * log_p[0] + 0.5 * log_p[1], axis=1))  # fold 1's weights, not all folds'
@@ -167,14 +170,14 @@ def test_blended_labels_pool_the_fold_baselines_with_the_weights_fitted_without_
 
     models["baseline.cnn"] = {"model_info": {"train_drivers": ["p001", "p003"]}}  # saw fold 1's validation driver
     teachers = teachers_of(models)
-    _, sources = make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
+    _, sources = make_blended_pseudo_labels(weights, unsmoothed, *teachers, models=list(models), fold=1)
     with pytest.raises(PseudoLabelLeakError, match=r"validation driver\(s\) \['p003'\]"):
         check_pseudo_label_sources(sources, {"fold": 1, "train_drivers": ["p001", "p002"], "valid_drivers": ["p003"]})
 
     logits["baseline.cnn"] = logits["baseline.cnn"].iloc[::-1]
     teachers = teachers_of(models)
     with pytest.raises(ValueError, match="baseline.cnn.fold_1 predicted other test images than baseline.fold_1"):
-        make_blended_pseudo_labels(weights, {}, *teachers, models=list(models), fold=1)
+        make_blended_pseudo_labels(weights, unsmoothed, *teachers, models=list(models), fold=1)
 
 
 @pytest.mark.parametrize("teacher", ["own", "blend"])

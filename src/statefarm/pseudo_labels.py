@@ -31,7 +31,7 @@ class PseudoLabelConfig(Params):
     fraction: float = Field(0.25, gt=0, lt=1, description="share of every batch that is pseudo-labelled")
     init: Literal["scratch", "baseline"] = Field("baseline", description="train from scratch or fine-tune the baseline")
     smooth: bool = Field(
-        False, description="label from the neighbour-smoothed predictions, smoothing chosen without the fold's labels"
+        True, description="label from the neighbour-smoothed predictions, smoothing chosen without the fold's labels"
     )
 
 
