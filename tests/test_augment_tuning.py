@@ -108,3 +108,21 @@ def test_training_uses_the_tuned_spec_when_there_is_one():
     assert choose_augmentations(None, configured, use_tuned=True) == configured
     assert choose_augmentations(tuned, configured, use_tuned=False) == configured
     assert "tuned_augmentations" in training_pipeline().inputs()
+
+
+@pytest.mark.parametrize(
+    ("main", "member", "scans"),
+    [(True, {}, True), (False, {}, False), (False, {"training": {"use_tuned_augmentations": True}}, True)],
+)
+def test_the_whole_chain_runs_the_scan_only_when_a_model_augments_with_its_result(main, member, scans):
+    from statefarm import pipeline_registry
+
+    try:
+        pipeline_registry.plan_pipelines(None, {"members": {"cnn": member}}, {"use_tuned_augmentations": main})
+        registered = pipeline_registry.register_pipelines()
+    finally:
+        pipeline_registry._plan = None
+    chain = {node.name: node for node in registered["pseudo_label"].nodes}
+    assert ("tune_augmentations" in chain) is scans  # twelve minutes of CPU on real80x60, for nothing
+    assert "tuned_augmentations" in chain["baseline.cnn.fold_0.train_model"].inputs  # read when it exists
+    assert "tune_augmentations" in {node.name for node in registered["augment_tuning"].nodes}

@@ -185,7 +185,7 @@ def test_with_a_blend_each_pseudo_model_learns_from_its_teacher_of_the_same_fold
     from statefarm import pipeline_registry
 
     folds = [0, 1]
-    pipeline_registry._plan = (folds, ["cnn"], teacher)
+    pipeline_registry._plan = pipeline_registry.PipelinePlan(folds, ["cnn"], teacher, True)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -40,7 +40,7 @@ class ParameterHooks:
         # The raw parameters, with --params applied: context.params would build the pipelines first.
         parameters = context.config_loader["parameters"]
         validate_parameters(parameters)
-        plan_pipelines(parameters["split"], parameters["blend"])
+        plan_pipelines(parameters["split"], parameters["blend"], parameters["training"])
 
 
 def _exit_on_sigterm(signum: int, frame) -> None:

@@ -1,21 +1,22 @@
 """Project pipelines: the stages, and the whole chain assembled from them for the run's folds and blend.
 
-How many folds a run trains (``split``) and which architectures it blends (``blend``) are
-parameters, yet Kedro pipelines are built before nodes run: ``ParameterHooks`` reads the
-run's parameters once its configuration is loaded and calls ``plan_pipelines``, and the
-pipelines are built for those folds and members. Without a run (``kedro registry list``)
-they are built for ``SplitConfig``'s default folds and no blend.
+How many folds a run trains (``split``), which architectures it blends (``blend``) and
+whether any of them augments with the scan's result (``training.use_tuned_augmentations``)
+are parameters, yet Kedro pipelines are built before nodes run: ``ParameterHooks`` reads
+the run's parameters once its configuration is loaded and calls ``plan_pipelines``, and the
+pipelines are built for that plan. Without a run (``kedro registry list``) they are built
+for ``SplitConfig``'s default folds, no blend, and the scan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Pipeline
 
-from statefarm.blending import BlendConfig
+from statefarm.blending import BlendConfig, member_recipe
 from statefarm.config import parse_params
 from statefarm.pipelines import (
     augment_tuning,
@@ -31,17 +32,40 @@ from statefarm.pipelines import (
     training,
 )
 from statefarm.splits import SplitConfig
+from statefarm.training import TrainingConfig
 
-_plan: tuple[list[int], list[str], str] | None = None
+
+class PipelinePlan(NamedTuple):
+    """What the whole chain is built for."""
+
+    folds: list[int]
+    members: list[str]
+    teacher: str
+    tunes_augmentations: bool  # False: no model wants the scan's result, so the chain leaves the scan out
+
+
+_plan: PipelinePlan | None = None
 
 
 def plan_pipelines(
-    split: Mapping[str, Any] | None, blend_params: Mapping[str, Any] | None = None
-) -> tuple[list[int], list[str], str]:
-    """Build the pipelines for the folds ``split`` trains, the members ``blend`` adds and who labels; return them."""
+    split: Mapping[str, Any] | None,
+    blend_params: Mapping[str, Any] | None = None,
+    training_params: Mapping[str, Any] | None = None,
+) -> PipelinePlan:
+    """Build the pipelines for the folds ``split`` trains, the members ``blend`` adds, who labels, and
+    whether any model (the main one under ``training_params``, or a member) augments with the scan's result."""
     global _plan
     config = parse_params(BlendConfig, blend_params, "blend")
-    plan = parse_params(SplitConfig, split, "split").folds, list(config.members), config.teacher
+    members = {name: member for name, member in ((blend_params or {}).get("members") or {}).items() if member}
+    trainings = [training_params or {}] + [
+        member_recipe({"training": training_params or {}}, member)["training"] for member in members.values()
+    ]
+    plan = PipelinePlan(
+        parse_params(SplitConfig, split, "split").folds,
+        list(config.members),
+        config.teacher,
+        any(parse_params(TrainingConfig, training, "training").use_tuned_augmentations for training in trainings),
+    )
     if plan != _plan:
         _plan = plan
         project_pipelines.configure(__name__)  # rebuilt on next access
@@ -102,11 +126,13 @@ def register_pipelines() -> dict[str, Pipeline]:
     (``baseline.<member>``, ...), and ``blend`` pools them: ``baseline.blend`` and ``pseudo.blend``.
     With ``blend.teacher: blend``, every pseudo model of fold k learns from
     ``blend_labels.fold_<k>.pseudo_labels``, made by the blend of the fold's baselines.
+    When no model augments with the scan's result, the whole chain does not run the scan
+    (``augment_tuning`` still runs it on its own).
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
-    folds, members, teacher = _plan if _plan is not None else (SplitConfig().folds, [], "own")
+    folds, members, teacher, tunes_augmentations = _plan or PipelinePlan(SplitConfig().folds, [], "own", True)
     labelled_by = "blend_labels" if members and teacher == "blend" else None
     chains = [_chain(folds, None, labelled_by)] + [_chain(folds, member, labelled_by) for member in members]
     stages = {
@@ -129,7 +155,11 @@ def register_pipelines() -> dict[str, Pipeline]:
         else Pipeline([])
     )
     whole_chain = (
-        _total(stage for name, stage in stages.items() if name != "demo_data")
+        _total(
+            stage
+            for name, stage in stages.items()
+            if name != "demo_data" and (name != "augment_tuning" or tunes_augmentations)
+        )
         + blended_labels
         + _total(pseudo_models for _, pseudo_models in chains)
         + pseudo_label.create_comparison(kind="pseudo", labels_from="baseline")
