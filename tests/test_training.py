@@ -2,6 +2,7 @@ import errno
 import math
 import re
 
+import albumentations as A
 import numpy as np
 import pytest
 import torch
@@ -129,6 +130,31 @@ def test_mixup_blends_each_image_and_its_target_with_its_partners():
     odd_images, odd_targets = engine.mix_batch(mixup, images[:3], classes[:3])
     assert torch.equal(odd_images, images[:3]) and torch.equal(odd_targets, classes[:3])
     assert MixupConfig().create(10) is None
+
+
+def test_a_model_trains_validates_and_predicts_at_its_input_size_not_the_caches(prepared_data, split, tmp_path):
+    image_index, cache = prepared_data
+    recipe = Recipe(
+        ModelConfig(name="statefarm_small_cnn", input_size=(48, 64)), OptimizerConfig(opt="adamw", lr=1e-3),
+        SchedulerConfig(), AnnealerConfig(), TrainingConfig(epochs=1, batch_size=16, num_workers=0),
+    )  # fmt: skip
+    augment = [{"Affine": {"translate_percent": 0.02, "p": 0.5}}]
+    model, _, valid_predictions = train_classifier(
+        cache, image_index, split, recipe, augment, CheckpointStore(tmp_path), seed=0, clip=1e-3
+    )
+    assert cache.image_size == (24, 32) and model["data_config"]["input_size"] == [3, 48, 64]
+    first = cache.images[cache.rows[valid_predictions.at[0, "img"]]]
+    upscaled = torch.from_numpy(A.Resize(48, 64)(image=first)["image"]).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        logits = load_classifier(model).eval()(upscaled)[0]
+    expected = torch.tensor(valid_predictions.filter(like="logit_").iloc[0].to_numpy())
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)  # validated on the upscaled image
+    names = valid_predictions["img"].tolist()[:8]
+    predicted = predict_probabilities(model, cache, names, InferenceConfig(num_workers=0, device="cpu"))
+    validated = softmax(valid_predictions.filter(like="logit_").to_numpy(np.float64)[:8], axis=1)
+    np.testing.assert_allclose(predicted, validated, atol=1e-5)  # inference feeds it the same images
+    with pytest.raises(ValueError, match="input_size"):
+        ModelConfig(name="statefarm_small_cnn", input_size=(0, 64))
 
 
 def test_a_small_cnn_learns_with_mixup_and_its_checkpoint_records_it(prepared_data, split, tmp_path):

@@ -54,3 +54,16 @@ def build_transform(spec: AugmentSpec | None, seed: int | None = None, key: str 
         except Exception as error:
             raise ValueError(f"{key}[{position}] ({name}): invalid arguments {kwargs!r}: {error}") from error
     return A.Compose(transforms, seed=seed)
+
+
+def at_input_size(
+    transform: A.Compose | None, cache_size: tuple[int, int], input_size: tuple[int, int], seed: int | None = None
+) -> A.Compose | None:
+    """``transform`` on the cached images resized to the network's ``input_size`` first; as is at the cache's size.
+
+    Resizing first augments at the size the network sees, as a cache made at that size would.
+    """
+    if tuple(input_size) == tuple(cache_size):
+        return transform
+    resize = A.Resize(height=int(input_size[0]), width=int(input_size[1]))
+    return A.Compose([resize, *(transform.transforms if transform is not None else [])], seed=seed)

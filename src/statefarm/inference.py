@@ -7,7 +7,6 @@ import math
 from functools import partial
 from typing import Any, Literal
 
-import albumentations as A
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -15,7 +14,7 @@ from pydantic import Field
 from scipy.optimize import minimize_scalar
 
 from statefarm import engine, placement
-from statefarm.augment import AugmentSpec, build_transform
+from statefarm.augment import AugmentSpec, at_input_size, build_transform
 from statefarm.cache import ImageCache
 from statefarm.config import Params
 from statefarm.loaders import CachedImageDataset, make_loader
@@ -60,17 +59,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         "valid_log_loss_before": loss_at(0.0),
         "valid_log_loss_after": float(best.fun),
     }
-
-
-def _view_transform(checkpoint_size: tuple[int, int], cache_size: tuple[int, int], spec: AugmentSpec | None, seed: int):
-    """One TTA view: the spec's transforms, then a resize when the cache is not the trained size."""
-    steps = []
-    view = build_transform(spec, seed, key="inference.tta")
-    if view is not None:
-        steps.extend(view.transforms)
-    if tuple(checkpoint_size) != tuple(cache_size):
-        steps.append(A.Resize(height=checkpoint_size[0], width=checkpoint_size[1]))
-    return A.Compose(steps, seed=seed) if steps else None
 
 
 def predict_probabilities(
@@ -126,7 +114,8 @@ def _predict_on(device, checkpoint, image_cache, names, config, temperature, see
     features = None
     views = [None, *config.tta]
     for view, spec in enumerate(views):
-        transform = _view_transform(trained_size, image_cache.image_size, spec, seed + view)
+        view_transform = build_transform(spec, seed + view, key="inference.tta")
+        transform = at_input_size(view_transform, image_cache.image_size, trained_size, seed + view)
         dataset = CachedImageDataset(image_cache.images, rows, np.zeros(len(rows), np.int64), transform)
         loader = make_loader(dataset, config.batch_size, False, config.num_workers, runtime.device, seed)
         if keep_features and view == 0:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import timm
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from timm.models import register_model
 from torch import nn
 
@@ -49,6 +49,9 @@ class ModelConfig(Params):
     )
     drop_rate: float | None = Field(None, ge=0, lt=1, description="dropout before the classifier; null: timm's")
     drop_path_rate: float | None = Field(None, ge=0, lt=1)
+    input_size: tuple[PositiveInt, PositiveInt] | None = Field(
+        None, description="(height, width) the network sees, the cached images resized to it; null: the cache's size"
+    )
 
 
 class PretrainedWeightsError(RuntimeError):

@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from statefarm import distributed, engine, placement, tracking
-from statefarm.augment import AugmentSpec, build_transform
+from statefarm.augment import AugmentSpec, at_input_size, build_transform
 from statefarm.cache import ImageCache
 from statefarm.checkpoints import CheckpointStore
 from statefarm.config import Params, parse_params
@@ -250,7 +250,8 @@ def fit_on_rows(
     # A data-parallel worker's "cuda" is the GPU launch made current in it.
     runtime = _runtime(config, device)
     model = create_model(recipe.model)
-    data_config = model_data_config(model, image_cache.image_size)
+    input_size = recipe.model.input_size or image_cache.image_size
+    data_config = model_data_config(model, input_size)
     if pseudo is not None and pseudo.init_checkpoint is not None:
         if pseudo.init_checkpoint["model_info"]["name"] != recipe.model.name:
             raise ValueError(
@@ -263,7 +264,7 @@ def fit_on_rows(
         model = DistributedDataParallel(model)
 
     rows = image_cache.rows_of
-    transform = build_transform(augment, seed)
+    transform = at_input_size(build_transform(augment, seed), image_cache.image_size, input_size, seed)
     loader_args = {"num_workers": config.num_workers, "device": runtime.device, "seed": seed}
     if pseudo is None:
         train_set = CachedImageDataset(
@@ -288,7 +289,12 @@ def fit_on_rows(
             len(train), len(soft), batch_size, pseudo.fraction, seed, distributed.rank(), distributed.ranks()
         )
         train_loader = make_loader(train_set, batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
-    valid_set = CachedImageDataset(image_cache.images, rows(valid["img"].tolist()), valid["label"].to_numpy())
+    valid_set = CachedImageDataset(
+        image_cache.images,
+        rows(valid["img"].tolist()),
+        valid["label"].to_numpy(),
+        at_input_size(None, image_cache.image_size, input_size, seed),
+    )
     # Data-parallel: each process predicts a share of the validation images, then all are gathered.
     valid_shard = DistributedSampler(valid_set, shuffle=False) if dist.is_initialized() else None
     valid_loader = make_loader(valid_set, batch_size * 2, shuffle=False, sampler=valid_shard, **loader_args)
