@@ -153,8 +153,10 @@ def test_a_model_trains_validates_and_predicts_at_its_input_size_not_the_caches(
     predicted = predict_probabilities(model, cache, names, InferenceConfig(num_workers=0, device="cpu"))
     validated = softmax(valid_predictions.filter(like="logit_").to_numpy(np.float64)[:8], axis=1)
     np.testing.assert_allclose(predicted, validated, atol=1e-5)  # inference feeds it the same images
-    with pytest.raises(ValueError, match="input_size"):
-        ModelConfig(name="statefarm_small_cnn", input_size=(0, 64))
+    assert ModelConfig(name="efficientnet_lite0", input_size="96x128").input_size == (96, 128)  # --params' form
+    for bad in [(0, 64), "96,128", "96x"]:
+        with pytest.raises(ValueError, match="input_size"):
+            ModelConfig(name="statefarm_small_cnn", input_size=bad)
 
 
 def test_a_small_cnn_learns_with_mixup_and_its_checkpoint_records_it(prepared_data, split, tmp_path):

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import timm
 import torch
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 from timm.models import register_model
 from torch import nn
 
@@ -50,8 +50,21 @@ class ModelConfig(Params):
     drop_rate: float | None = Field(None, ge=0, lt=1, description="dropout before the classifier; null: timm's")
     drop_path_rate: float | None = Field(None, ge=0, lt=1)
     input_size: tuple[PositiveInt, PositiveInt] | None = Field(
-        None, description="(height, width) the network sees, the cached images resized to it; null: the cache's size"
+        None,
+        description="(height, width) the network sees, the cached images resized to it, or HEIGHTxWIDTH; "
+        "null: the cache's size",
     )
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _height_by_width(cls, value: Any) -> Any:
+        # "96x128" too: --params splits on commas, so a list cannot pass through it.
+        if not isinstance(value, str):
+            return value
+        height, _, width = value.partition("x")
+        if not (height.strip().isdigit() and width.strip().isdigit()):
+            raise ValueError(f"expected HEIGHTxWIDTH (96x128) or [height, width], got {value!r}")
+        return int(height), int(width)
 
 
 class PretrainedWeightsError(RuntimeError):
