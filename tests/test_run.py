@@ -323,7 +323,7 @@ def test_one_overridden_key_keeps_the_rest_of_its_group(project):
     assert params["training"]["epochs"] == 1 and params["training"]["batch_size"] == 32  # the rest from conf/demo
     assert params["model"] == {
         "name": "statefarm_small_cnn", "pretrained": False, "pretrained_file": None, "drop_rate": None,
-        "drop_path_rate": None,
+        "drop_path_rate": None, "input_size": None,
     }  # fmt: skip
 
 
