@@ -68,3 +68,22 @@ def test_each_rank_keeps_the_exact_share_and_the_ranks_cover_the_labelled_items(
     assert set(seen) == set(range(labelled)) and len(seen) - labelled < world_size  # padding: fewer than a rank each
     single = list(MixedBatchSampler(labelled, 500, 12, 0.25, seed=3))
     assert single == list(MixedBatchSampler(labelled, 500, 12, 0.25, seed=3, rank=0, world_size=1))
+
+
+def test_a_labelled_share_passes_over_a_fresh_part_of_the_labelled_items_each_epoch():
+    sampler = MixedBatchSampler(1000, 300, 32, 0.25, seed=0, labelled_share=0.5)
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) == -(-500 // 24)  # half the steps of a whole pass
+        assert all(sum(i >= 1000 for i in batch) == 8 for batch in batches)
+        seen = [i for batch in batches for i in batch if i < 1000]
+        assert len(seen) == len(set(seen)) == 500
+        epochs.append(set(seen))
+    assert 0 < len(epochs[0] & epochs[1]) < 500  # drawn afresh, not the same half again
+    whole = MixedBatchSampler(1000, 300, 32, 0.25, seed=0)
+    assert list(MixedBatchSampler(1000, 300, 32, 0.25, seed=0, labelled_share=1.0)) == list(whole)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="labelled share"):
+            MixedBatchSampler(1000, 300, 32, 0.25, labelled_share=bad)

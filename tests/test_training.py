@@ -4,6 +4,7 @@ import re
 
 import albumentations as A
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.special import softmax
@@ -12,11 +13,21 @@ from statefarm import engine
 from statefarm.checkpoints import CheckpointMismatchError, CheckpointStore, load_checkpoint, save_atomic
 from statefarm.cross_validation import LOGITS, OutOfFoldError, check_predictions_are_the_models
 from statefarm.inference import InferenceConfig, predict_probabilities
+from statefarm.layout import CLASS_NAMES
 from statefarm.loaders import CachedImageDataset, DeviceBatches, make_loader
 from statefarm.models import ModelConfig, PretrainedWeightsError, create_model, model_data_config
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
+from statefarm.pseudo_labels import PseudoLabelConfig
 from statefarm.splits import SplitConfig, assign_folds, split_fold
-from statefarm.training import MixupConfig, Recipe, TrainingConfig, labelled_rows, load_classifier, train_classifier
+from statefarm.training import (
+    MixupConfig,
+    PseudoTraining,
+    Recipe,
+    TrainingConfig,
+    labelled_rows,
+    load_classifier,
+    train_classifier,
+)
 
 CHANCE = math.log(10)
 
@@ -157,6 +168,26 @@ def test_a_model_trains_validates_and_predicts_at_its_input_size_not_the_caches(
     for bad in [(0, 64), "96,128", "96x"]:
         with pytest.raises(ValueError, match="input_size"):
             ModelConfig(name="statefarm_small_cnn", input_size=bad)
+
+
+def test_a_pseudo_labelled_epoch_makes_the_steps_of_its_labelled_share(prepared_data, split, tmp_path):
+    image_index, cache = prepared_data
+    test_images = image_index.loc[image_index["split"] == "test", "img"].head(40).tolist()
+    labels = pd.DataFrame({"img": test_images, **{name: 0.1 for name in CLASS_NAMES}})
+    recipe = Recipe(
+        ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
+        AnnealerConfig(), TrainingConfig(epochs=1, batch_size=16, num_workers=0),
+    )  # fmt: skip
+    labelled = len(labelled_rows(image_index, split["train_drivers"]))
+    for share in (1.0, 0.5):
+        store = CheckpointStore(tmp_path / str(share))
+        pseudo = PseudoTraining(labels, 0.25, labelled_share=share)
+        model, _, _ = train_classifier(cache, image_index, split, recipe, None, store, seed=0, clip=1e-3, pseudo=pseudo)
+        steps = int(store.load("last")["optimizer"]["state"][0]["step"])
+        assert steps == -(-round(share * labelled) // 12)  # 12 labelled images a batch, 4 pseudo-labelled
+        assert model["run"]["pseudo_labels"]["labelled_share"] == share  # a resume refuses another share
+    with pytest.raises(ValueError, match="labelled_share"):
+        PseudoLabelConfig(labelled_share=0)
 
 
 def test_a_small_cnn_learns_with_mixup_and_its_checkpoint_records_it(prepared_data, split, tmp_path):

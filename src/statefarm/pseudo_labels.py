@@ -29,6 +29,9 @@ class PseudoLabelConfig(Params):
     temperature: float = Field(1.0, gt=0, description="soft labels are sharpened by p^(1/T); below 1 sharpens")
     threshold: float = Field(0.0, ge=0, lt=1, description="keep images whose top probability reaches this")
     fraction: float = Field(0.25, gt=0, lt=1, description="share of every batch that is pseudo-labelled")
+    labelled_share: float = Field(
+        1.0, gt=0, le=1, description="share of the labelled images an epoch passes over, a fresh draw each epoch"
+    )
     init: Literal["scratch", "baseline"] = Field("baseline", description="train from scratch or fine-tune the baseline")
     smooth: bool = Field(
         True, description="label from the neighbour-smoothed predictions, smoothing chosen without the fold's labels"

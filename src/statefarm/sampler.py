@@ -20,9 +20,9 @@ class MixedBatchSampler(Sampler[list[int]]):
     The dataset holds the labelled items at indices ``[0, labelled)`` and the
     pseudo-labelled ones at ``[labelled, labelled + pseudo)``. An epoch is one pass
     over the labelled items, each exactly once (the last batch may hold fewer of
-    them); pseudo-labelled items are drawn without replacement, reshuffled when the
-    pool runs out. Shuffles depend only on ``seed`` and the epoch (``set_epoch``), so
-    a resumed run draws the same batches.
+    them), or over a fresh random ``labelled_share`` of them; pseudo-labelled items
+    are drawn without replacement, reshuffled when the pool runs out. Shuffles depend
+    only on ``seed`` and the epoch (``set_epoch``), so a resumed run draws the same batches.
 
     With ``world_size`` > 1 (data-parallel training) each rank draws its own batches of
     ``batch_size``, each with the exact share: every rank shuffles alike, then takes every
@@ -38,6 +38,8 @@ class MixedBatchSampler(Sampler[list[int]]):
         seed: Seeds the shuffles.
         rank: This process's rank.
         world_size: How many processes share the epoch.
+        labelled_share: Share of the labelled items an epoch passes over, in ``(0, 1]``:
+            a model fine-tuned from one that has seen them all needs fewer steps.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class MixedBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        labelled_share: float = 1.0,
     ) -> None:
         if not 0 < fraction < 1:
             raise ValueError(f"pseudo-label fraction must be in (0, 1), got {fraction}")
@@ -59,24 +62,27 @@ class MixedBatchSampler(Sampler[list[int]]):
                 f"batch_size {batch_size} with fraction {fraction} leaves {self.pseudo_per_batch} pseudo-labelled "
                 f"and {self.labelled_per_batch} labelled items per batch; both must be at least 1"
             )
+        if not 0 < labelled_share <= 1:
+            raise ValueError(f"labelled share must be in (0, 1], got {labelled_share}")
         if labelled < 1 or pseudo < 1:
             raise ValueError(f"need labelled and pseudo-labelled items, got {labelled} and {pseudo}")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not among {world_size} processes")
         self.labelled, self.pseudo, self.seed, self.epoch = labelled, pseudo, seed, 0
         self.rank, self.world_size = rank, world_size
+        self.per_epoch = max(1, round(labelled_share * labelled))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        per_rank = -(-self.labelled // self.world_size)
+        per_rank = -(-self.per_epoch // self.world_size)
         return -(-per_rank // self.labelled_per_batch)
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        labelled = rng.permutation(self.labelled)
-        labelled = np.resize(labelled, -(-self.labelled // self.world_size) * self.world_size)  # pads by wrapping
+        labelled = rng.permutation(self.labelled)[: self.per_epoch]
+        labelled = np.resize(labelled, -(-self.per_epoch // self.world_size) * self.world_size)  # pads by wrapping
         labelled = labelled[self.rank :: self.world_size]
         needed = len(self) * self.pseudo_per_batch * self.world_size
         pseudo = np.concatenate([rng.permutation(self.pseudo) for _ in range(-(-needed // self.pseudo))])

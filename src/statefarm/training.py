@@ -120,6 +120,7 @@ class PseudoTraining:
     fraction: float
     init_checkpoint: dict[str, Any] | None = None
     seen_drivers: tuple[str, ...] = ()  # every labelled driver behind the labels and the initial weights
+    labelled_share: float = 1.0  # of the labelled images, drawn afresh every epoch
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ def describe_run(
         run["pseudo_labels"] = {
             "images": len(pseudo.labels),
             "fraction": pseudo.fraction,
+            "labelled_share": pseudo.labelled_share,
             "from": list(pseudo.seen_drivers),
             "init": pseudo.init_checkpoint is not None,
         }
@@ -286,7 +288,14 @@ def fit_on_rows(
             transform,
         )
         sampler = MixedBatchSampler(
-            len(train), len(soft), batch_size, pseudo.fraction, seed, distributed.rank(), distributed.ranks()
+            len(train),
+            len(soft),
+            batch_size,
+            pseudo.fraction,
+            seed,
+            distributed.rank(),
+            distributed.ranks(),
+            pseudo.labelled_share,
         )
         train_loader = make_loader(train_set, batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
     valid_set = CachedImageDataset(
@@ -321,6 +330,13 @@ def _runtime(config: TrainingConfig, device: torch.device | None = None) -> engi
     return engine.Runtime(
         device or engine.resolve_device(config.device), config.amp, config.channels_last, config.cpu_amp
     )
+
+
+def _pseudo_mix(pseudo: PseudoTraining | None) -> str:
+    if pseudo is None:
+        return ""
+    share = f", {pseudo.labelled_share:.0%} of the labelled an epoch" if pseudo.labelled_share < 1 else ""
+    return f" + {len(pseudo.labels)} pseudo-labelled test images ({pseudo.fraction:.0%} of each batch{share})"
 
 
 def _where(config: TrainingConfig) -> str:
@@ -365,7 +381,7 @@ def train_classifier(
         "Training %s (%s) on %s: %d images of %d drivers%s, validating on %d images of %d drivers",
         run_name, recipe.model.name, _where(recipe.training),
         len(train), train["subject"].nunique(),
-        f" + {len(pseudo.labels)} pseudo-labelled test images ({pseudo.fraction:.0%} of each batch)" if pseudo else "",
+        _pseudo_mix(pseudo),
         len(valid), valid["subject"].nunique(),
     )  # fmt: skip
     params = describe_run(recipe, augment, seed, train, valid, pseudo)

@@ -96,7 +96,9 @@ def train_model_with_pseudo_labels(
             {"models": ["the initial model"], "train_drivers": init_drivers}, driver_split
         )
         seen |= set(init_drivers)
-    mixing = training.PseudoTraining(pseudo_labels, config.fraction, init, tuple(sorted(seen)))
+    mixing = training.PseudoTraining(
+        pseudo_labels, config.fraction, init, tuple(sorted(seen)), labelled_share=config.labelled_share
+    )
     return train_model(
         image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
         annealer, training_params, augment, seed, submission, member, run_name=run_name, pseudo_training=mixing,
