@@ -148,12 +148,18 @@ def test_a_bad_member_stops_the_run_naming_it(members, message):
         validate_parameters(_parameters("demo") | {"blend": {"members": members}})
 
 
-def test_the_real80x60_environment_blends_lite0_with_a_small_cnn_trained_on_the_cpu():
+def test_the_real80x60_environment_fine_tunes_lite0_alone_upscaled_and_a_small_cnn_can_join_at_the_caches_size():
     raw = _parameters("real80x60")
     parameters = validate_parameters(raw)
-    recipe = blending.member_recipe(raw, raw["blend"]["members"]["small_cnn"])
-    assert parameters.model.name == "efficientnet_lite0" and recipe["model"]["name"] == "statefarm_small_cnn"
-    assert recipe["model"]["pretrained_file"] is None and recipe["training"]["device"] == "cpu"
-    assert recipe["training"]["epochs"] > parameters.training.epochs  # from scratch: more epochs than fine-tuning
-    # `--params blend.members.small_cnn=null` trains lite0 alone
-    assert validate_parameters(raw | {"blend": {"members": {"small_cnn": None}}}).blend.members == {}
+    assert parameters.model.name == "efficientnet_lite0" and parameters.model.input_size == (96, 128)
+    assert parameters.blend.members == {} and not parameters.training.use_tuned_augmentations  # no scan to wait for
+    # The blend the README shows how to add: the small CNN from scratch, at the cache's 60x80.
+    small_cnn = {
+        "model": {"name": "statefarm_small_cnn", "pretrained": False, "pretrained_file": None, "weight_map": None,
+                  "input_size": None},
+        "training": {"epochs": 5, "label_smoothing": 0.0, "cpu_amp": True},
+    }  # fmt: skip
+    recipe = blending.member_recipe(raw, small_cnn)
+    assert recipe["model"]["name"] == "statefarm_small_cnn" and recipe["model"]["input_size"] is None
+    assert recipe["training"]["device"] == "cpu" and recipe["training"]["epochs"] > parameters.training.epochs
+    assert validate_parameters(raw | {"blend": {"members": {"small_cnn": small_cnn}}}).blend.members["small_cnn"]
