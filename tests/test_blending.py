@@ -153,6 +153,7 @@ def test_the_real80x60_environment_fine_tunes_lite0_alone_upscaled_and_a_small_c
     parameters = validate_parameters(raw)
     assert parameters.model.name == "efficientnet_lite0" and parameters.model.input_size == (96, 128)
     assert parameters.blend.members == {} and not parameters.training.use_tuned_augmentations  # no scan to wait for
+    assert parameters.pseudo_label.labelled_share == 0.5  # the pseudo stage fine-tunes on half the labelled images
     # The blend the README shows how to add: the small CNN from scratch, at the cache's 60x80.
     small_cnn = {
         "model": {"name": "statefarm_small_cnn", "pretrained": False, "pretrained_file": None, "weight_map": None,
