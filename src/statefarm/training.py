@@ -288,15 +288,9 @@ def fit_on_rows(
             transform,
         )
         sampler = MixedBatchSampler(
-            len(train),
-            len(soft),
-            batch_size,
-            pseudo.fraction,
-            seed,
-            distributed.rank(),
-            distributed.ranks(),
-            pseudo.labelled_share,
-        )
+            len(train), len(soft), batch_size, pseudo.fraction, seed, distributed.rank(), distributed.ranks(),
+            labelled_share=pseudo.labelled_share,
+        )  # fmt: skip
         train_loader = make_loader(train_set, batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
     valid_set = CachedImageDataset(
         image_cache.images,
