@@ -1,4 +1,8 @@
-"""Integration: data_prep + sampling on the real State Farm images at 80x60."""
+"""Integration: data_prep + sampling on the real State Farm images at 80x60.
+
+The shared folder holds the 17,077 labelled images of 20 drivers and Kaggle's full test
+set, all 79,726 frames, as `sample_submission.csv` lists them.
+"""
 
 import pandas as pd
 import pytest
@@ -10,6 +14,9 @@ from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from statefarm.datasets import ImageCacheDataset, ImageFolderDataset
 from statefarm.pipelines.data_prep.pipeline import create_pipeline as data_prep
 from statefarm.pipelines.sampling.pipeline import create_pipeline as sampling
+
+LABELLED_IMAGES = 17_077
+KAGGLE_TEST_IMAGES = 79_726
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 
@@ -37,18 +44,21 @@ def test_real_80x60_data_is_indexed_cached_and_split_by_driver(shared_data, tmp_
 
     index = catalog.load("image_index")
     train, test = index[index["split"] == "train"], index[index["split"] == "test"]
-    assert len(train) == 17_077 and len(test) == 20_000
+    assert len(train) == LABELLED_IMAGES and len(test) == KAGGLE_TEST_IMAGES
     assert train["subject"].nunique() == 20
     assert catalog.load("rejected_images").empty
     assert (index[["width", "height"]] == [80, 60]).all().all()
 
+    submission_rows = pd.read_csv(shared_data / "sample_submission.csv")["img"]
+    assert set(submission_rows) == set(test["img"])
+
     cache = catalog.load("image_cache")
-    assert cache.images.shape == (37_077, 60, 80, 3) and cache.decoded.all()
+    assert cache.images.shape == (LABELLED_IMAGES + KAGGLE_TEST_IMAGES, 60, 80, 3) and cache.decoded.all()
 
     split = catalog.load("fold_2.driver_split")
     assert not set(split["train_drivers"]) & set(split["valid_drivers"])
     assert set(split["train_drivers"]) | set(split["valid_drivers"]) == set(train["subject"])
-    assert split["n_train_images"] + split["n_valid_images"] == 17_077
+    assert split["n_train_images"] + split["n_valid_images"] == LABELLED_IMAGES
     sample = catalog.load("sample")
     by_role = sample.groupby("role")["subject"].agg(lambda s: set(s))
     assert not by_role["train"] & by_role["valid"]
