@@ -2,8 +2,15 @@ import albumentations as A
 import numpy as np
 import torch
 
-from statefarm.inference import InferenceConfig, fit_temperature, predict_probabilities, prediction_runtime
+from statefarm.inference import (
+    InferenceConfig,
+    fit_temperature,
+    predict_probabilities,
+    predict_with_features,
+    prediction_runtime,
+)
 from statefarm.models import ModelConfig, create_model, model_data_config
+from statefarm.onnx_inference import LOGIT_TOLERANCE
 
 
 def test_temperature_recovers_the_one_the_labels_were_drawn_with():
@@ -73,3 +80,34 @@ def test_predictions_follow_the_precision_the_model_was_validated_in_unless_told
         info = {"name": "statefarm_small_cnn"} | ({"valid_precision": validated} if validated else {})
         runtime = prediction_runtime(device, {"model_info": info}, config)
         assert runtime.autocast_enabled == bf16, (device, validated, config)
+
+
+def test_onnx_runtime_predicts_what_torch_predicts_and_the_same_features(prepared_data, caplog):
+    image_index, cache = prepared_data
+    names = image_index.loc[image_index["split"] == "test", "img"].tolist()
+    torch.manual_seed(0)
+    model = create_model(ModelConfig(name="efficientnet_lite0", pretrained=False)).eval()
+    checkpoint = {
+        "model": model.state_dict(),
+        "model_info": {"name": "efficientnet_lite0", "num_classes": 10, "valid_precision": "float32"},
+        "data_config": model_data_config(model, (48, 64)),
+    }
+    config = InferenceConfig(batch_size=7, num_workers=0, device="cpu")  # a last batch of another size
+    with caplog.at_level("INFO", logger="statefarm.inference"):
+        onnx, onnx_features = predict_with_features(checkpoint, cache, names, config)
+    assert "float32 (onnxruntime)" in caplog.text
+    eager, eager_features = predict_with_features(
+        checkpoint, cache, names, config.model_copy(update={"cpu_runtime": "torch"})
+    )
+    np.testing.assert_allclose(np.log(onnx), np.log(eager), atol=2 * LOGIT_TOLERANCE)
+    np.testing.assert_allclose(onnx_features, eager_features, atol=LOGIT_TOLERANCE)
+    assert onnx_features.shape == (len(names), 1280)
+
+
+def test_a_model_onnx_cannot_express_predicts_in_torch(prepared_data, caplog):
+    image_index, cache = prepared_data
+    names = image_index["img"].tolist()[:3]
+    checkpoint, _ = _checkpoint(cache.image_size)  # the small CNN pools adaptively to 4x4, which ONNX refuses at 24x32
+    with caplog.at_level("INFO", logger="statefarm.inference"):
+        predict_probabilities(checkpoint, cache, names, InferenceConfig(num_workers=0, device="cpu"))
+    assert "does not export to ONNX" in caplog.text and "float32 (torch)" in caplog.text

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from scipy.optimize import minimize_scalar
 
-from statefarm import engine, placement
+from statefarm import engine, onnx_inference, placement
 from statefarm.augment import AugmentSpec, at_input_size, build_transform
 from statefarm.cache import ImageCache
 from statefarm.config import Params
@@ -33,6 +33,9 @@ class InferenceConfig(Params):
     amp: bool | None = Field(None, description="bf16 autocast on CUDA; null: as the model was validated")
     cpu_amp: bool | None = Field(None, description="bf16 autocast on the CPU; null: as the model was validated")
     channels_last: bool = True
+    cpu_runtime: Literal["onnxruntime", "torch"] = Field(
+        "onnxruntime", description="what predicts float32 on the CPU; bf16 predictions always run in torch"
+    )
     tta: list[AugmentSpec] = Field(
         default_factory=list, description="extra views, each an augment spec; the plain image is always one view"
     )
@@ -106,8 +109,8 @@ def prediction_runtime(device: torch.device, checkpoint: dict[str, Any], config:
 
 def _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features):
     runtime = prediction_runtime(device, checkpoint, config)
-    model = engine.prepare_model(load_classifier(checkpoint), runtime)
     data_config = checkpoint["data_config"]
+    forward, predictor = _forward_pass(load_classifier(checkpoint).eval(), runtime, data_config, config)
     rows = image_cache.rows_of(names)
     trained_size = tuple(data_config["input_size"][1:])
     total = np.zeros((len(names), checkpoint["model_info"]["num_classes"]), np.float64)
@@ -118,15 +121,44 @@ def _predict_on(device, checkpoint, image_cache, names, config, temperature, see
         transform = at_input_size(view_transform, image_cache.image_size, trained_size, seed + view)
         dataset = CachedImageDataset(image_cache.images, rows, np.zeros(len(rows), np.int64), transform)
         loader = make_loader(dataset, config.batch_size, False, config.num_workers, runtime.device, seed)
-        if keep_features and view == 0:
-            (logits, _), features = penultimate_features(
-                engine.unwrap(model), partial(engine.predict_logits, model, loader, runtime, data_config)
-            )
-        else:
-            logits, _ = engine.predict_logits(model, loader, runtime, data_config)
+        logits, view_features = forward(loader, keep_features and view == 0)
+        features = view_features if view == 0 else features
         total += F.softmax(logits.double() / temperature, dim=1).numpy()
     logger.info(
-        "Predicted %d images, %d view(s), temperature %.3f, in %s",
-        len(names), len(views), temperature, runtime.precision,
+        "Predicted %d images, %d view(s), temperature %.3f, in %s (%s)",
+        len(names), len(views), temperature, runtime.precision, predictor,
     )  # fmt: skip
     return total / len(views), features
+
+
+def _forward_pass(model, runtime, data_config, config):
+    """``forward(loader, with_features) -> (logits, features or None)`` where it predicts best, and that runtime's name.
+
+    float32 on the CPU runs in ONNX Runtime unless ``inference.cpu_runtime`` says torch;
+    bf16 and CUDA run in torch, as the model trained.
+    """
+    if runtime.device.type == "cpu" and not runtime.autocast_enabled and config.cpu_runtime == "onnxruntime":
+        try:
+            sessions = {False: onnx_inference.export_session(model, data_config)}
+        except torch.onnx.OnnxExporterError as error:
+            reason = str(error).splitlines()[0]
+            logger.info("%s does not export to ONNX (%s); it predicts in torch", type(model).__name__, reason)
+        else:
+
+            def forward_onnx(loader, with_features):
+                if with_features not in sessions:
+                    sessions[with_features] = onnx_inference.export_session(model, data_config, with_features=True)
+                return onnx_inference.predict_logits(sessions[with_features], loader)
+
+            return forward_onnx, "onnxruntime"
+
+    model = engine.prepare_model(model, runtime)
+
+    def forward(loader, with_features):
+        run = partial(engine.predict_logits, model, loader, runtime, data_config)
+        if not with_features:
+            return run()[0], None
+        (logits, _), features = penultimate_features(engine.unwrap(model), run)
+        return logits, features
+
+    return forward, "torch"
