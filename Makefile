@@ -50,3 +50,4 @@ benchmark: install
 	$(BIN)/python benchmarks/bench_cpu_precision.py
 	$(BIN)/python benchmarks/bench_collab.py
 	$(BIN)/python benchmarks/bench_neighbours.py
+	$(BIN)/python benchmarks/bench_test_prediction.py
