@@ -110,7 +110,8 @@ def prediction_runtime(device: torch.device, checkpoint: dict[str, Any], config:
 def _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features):
     runtime = prediction_runtime(device, checkpoint, config)
     data_config = checkpoint["data_config"]
-    forward, predictor = _forward_pass(load_classifier(checkpoint).eval(), runtime, data_config, config)
+    model = load_classifier(checkpoint).eval()
+    forward, predictor = _forward_pass(model, runtime, data_config, config, keep_features)
     rows = image_cache.rows_of(names)
     trained_size = tuple(data_config["input_size"][1:])
     total = np.zeros((len(names), checkpoint["model_info"]["num_classes"]), np.float64)
@@ -131,15 +132,17 @@ def _predict_on(device, checkpoint, image_cache, names, config, temperature, see
     return total / len(views), features
 
 
-def _forward_pass(model, runtime, data_config, config):
+def _forward_pass(model, runtime, data_config, config, keep_features):
     """``forward(loader, with_features) -> (logits, features or None)`` where it predicts best, and that runtime's name.
 
     float32 on the CPU runs in ONNX Runtime unless ``inference.cpu_runtime`` says torch;
-    bf16 and CUDA run in torch, as the model trained.
+    bf16 and CUDA run in torch, as the model trained. The first view's session (with the
+    features when ``keep_features``) is exported at once, so a model ONNX cannot express
+    falls back to torch before any image is read; a TTA view's is exported when first needed.
     """
     if runtime.device.type == "cpu" and not runtime.autocast_enabled and config.cpu_runtime == "onnxruntime":
         try:
-            sessions = {False: onnx_inference.export_session(model, data_config)}
+            sessions = {keep_features: onnx_inference.export_session(model, data_config, keep_features)}
         except torch.onnx.OnnxExporterError as error:
             reason = str(error).splitlines()[0]
             logger.info("%s does not export to ONNX (%s); it predicts in torch", type(model).__name__, reason)
@@ -147,7 +150,7 @@ def _forward_pass(model, runtime, data_config, config):
 
             def forward_onnx(loader, with_features):
                 if with_features not in sessions:
-                    sessions[with_features] = onnx_inference.export_session(model, data_config, with_features=True)
+                    sessions[with_features] = onnx_inference.export_session(model, data_config, with_features)
                 return onnx_inference.predict_logits(sessions[with_features], loader)
 
             return forward_onnx, "onnxruntime"

@@ -18,6 +18,8 @@ distance), in blocks, so 80,000 images never make an 80,000 x 80,000 matrix.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Literal
 
 import cv2
@@ -61,8 +63,10 @@ class NeighbourConfig(Params):
     weightings: list[Weighting] = Field(["uniform", "similarity"], min_length=1)
 
 
-def penultimate_features(model: torch.nn.Module, run_forward) -> tuple[object, np.ndarray]:
-    """Run ``run_forward()`` while recording what ``model``'s classifier receives; return its result and those inputs.
+@contextmanager
+def classifier_inputs(model: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+    """A list that collects, while the block runs, what ``model``'s classifier receives on each forward pass
+    (float32, flattened, on the host).
 
     The classifier's input is the model's own summary of an image (the pooled features of
     a timm network, the hidden layer of the small CNN): what its predictions rest on.
@@ -72,9 +76,15 @@ def penultimate_features(model: torch.nn.Module, run_forward) -> tuple[object, n
         lambda module, args: captured.append(args[0].detach().float().flatten(1).cpu())
     )
     try:
-        result = run_forward()
+        yield captured
     finally:
         hook.remove()
+
+
+def penultimate_features(model: torch.nn.Module, run_forward) -> tuple[object, np.ndarray]:
+    """Run ``run_forward()`` while recording what ``model``'s classifier receives; its result and those inputs."""
+    with classifier_inputs(model) as captured:
+        result = run_forward()
     return result, torch.cat(captured).numpy()
 
 

@@ -17,6 +17,8 @@ import onnxruntime
 import torch
 from torch import nn
 
+from statefarm.neighbours import classifier_inputs
+
 # Largest absolute difference from PyTorch eager's float32 logits that the tests allow.
 LOGIT_TOLERANCE = 1e-4
 
@@ -34,18 +36,12 @@ class _NormalizedForward(nn.Module):
         inputs = (images.float() - self.mean) / self.std
         if not self.with_features:
             return self.model(inputs)
-        captured: list[torch.Tensor] = []
-        hook = self.model.get_classifier().register_forward_pre_hook(lambda module, args: captured.append(args[0]))
-        try:
+        with classifier_inputs(self.model) as captured:
             logits = self.model(inputs)
-        finally:
-            hook.remove()
-        return logits, captured[0].flatten(1)
+        return logits, captured[0]
 
 
-def export_session(
-    model: nn.Module, data_config: dict, with_features: bool = False, threads: int | None = None
-) -> onnxruntime.InferenceSession:
+def export_session(model: nn.Module, data_config: dict, with_features: bool = False) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session computing ``model``'s logits (and features) from uint8 images of any batch size.
 
     Exported with TorchScript tracing: the torch.export-based exporter gives the same graph
@@ -67,7 +63,7 @@ def export_session(
             dynamo=False,
         )
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
     return onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
