@@ -36,6 +36,32 @@ def test_check_reports_unreadable_files(tmp_path, content, problem):
     assert check_jpeg(str(path)).problem == problem
 
 
+def _with_scan_data(photo, tmp_path, fill: int):
+    """``photo`` with every byte of its compressed pixel data replaced by ``fill``, markers intact."""
+    data = photo.read_bytes()
+    start_of_scan = data.index(b"\xff\xda")
+    start = start_of_scan + 2 + int.from_bytes(data[start_of_scan + 2 : start_of_scan + 4], "big")
+    end = data.rindex(b"\xff\xd9")
+    path = tmp_path / f"scan_{fill:02x}.jpg"
+    path.write_bytes(data[:start] + bytes([fill]) * (end - start) + data[end:])
+    return path
+
+
+@pytest.mark.parametrize("fill", [0x00, 0xFF])
+def test_check_rejects_scan_data_the_decoder_tolerates(photo, tmp_path, fill):
+    garbage = _with_scan_data(photo, tmp_path, fill)
+    Image.open(garbage).convert("RGB")  # the decoder itself accepts it
+    assert check_jpeg(str(garbage)).problem == (
+        f"degenerate JPEG (100% of its pixel data is byte 0x{fill:02X}: flat or garbage)"
+    )
+
+
+def test_check_rejects_a_flat_image(tmp_path):
+    path = tmp_path / "flat.jpg"
+    Image.new("RGB", (128, 96), (90, 60, 30)).save(path, quality=95)
+    assert check_jpeg(str(path)).problem.startswith("degenerate JPEG")
+
+
 def test_check_reports_a_png_named_jpg(tmp_path):
     path = tmp_path / "png.jpg"
     Image.new("RGB", (8, 6)).save(path, format="PNG")

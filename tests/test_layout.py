@@ -72,6 +72,30 @@ def test_damaged_and_mismatched_images_are_reported_not_fatal(raw_copy):
     assert test["valid"].sum() == len(submission) - 2
 
 
+def _zero_scan_data(path):
+    data = path.read_bytes()
+    start_of_scan = data.index(b"\xff\xda")
+    start = start_of_scan + 2 + int.from_bytes(data[start_of_scan + 2 : start_of_scan + 4], "big")
+    end = data.rindex(b"\xff\xd9")
+    path.write_bytes(data[:start] + bytes(end - start) + data[end:])
+
+
+def test_garbage_pixel_data_is_rejected_and_a_test_image_keeps_its_row(raw_copy):
+    drivers, submission = read_csvs(raw_copy)
+    train_image = drivers.iloc[0]
+    _zero_scan_data(raw_copy / "imgs" / "train" / train_image.classname / train_image.img)
+    _zero_scan_data(raw_copy / "imgs" / "test" / submission["img"].iloc[0])
+
+    index, rejected = _index(raw_copy)
+
+    reasons = dict(zip(rejected["img"], rejected["reason"], strict=True))
+    degenerate = "degenerate JPEG (100% of its pixel data is byte 0x00: flat or garbage)"
+    assert reasons == {train_image.img: degenerate, submission["img"].iloc[0]: degenerate}
+    assert train_image.img not in set(index.loc[index["split"] == "train", "img"])
+    test = index[index["split"] == "test"].set_index("img")
+    assert list(test.index) == list(submission["img"]) and not test.loc[submission["img"].iloc[0], "valid"]
+
+
 def test_misplaced_file_is_reported(raw_copy):
     Image.new("RGB", (8, 8)).save(raw_copy / "imgs" / "stray.jpg")
     _, rejected = _index(raw_copy)

@@ -9,8 +9,13 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 _JPEG_END_OF_IMAGE = b"\xff\xd9"
+_JPEG_START_OF_SCAN = 0xDA
 # Encoders may pad a few bytes after the end-of-image marker; look for it in the tail.
 _TAIL_BYTES = 64
+# Entropy-coded pixel data is close to uniform bytes: in the real State Farm frames no byte
+# value exceeds 1.6% of it. A flat image encodes to one code repeated (about 25% one byte);
+# scan data zeroed or filled with 0xFF, which the decoder turns into grey without an error, is 100%.
+DEGENERATE_BYTE_SHARE = 0.2
 
 
 class ImageCheck(NamedTuple):
@@ -24,9 +29,10 @@ class ImageCheck(NamedTuple):
 def check_jpeg(path: str) -> ImageCheck:
     """Check that ``path`` is a complete JPEG without decoding its pixels.
 
-    Reads the header (format and size) and the last bytes: a JPEG that was cut
-    short, the usual damage of an interrupted download or unzip, has no
-    end-of-image marker.
+    Reads the header (format and size) and the bytes: a JPEG that was cut short, the
+    usual damage of an interrupted download or unzip, has no end-of-image marker, and
+    compressed pixel data made of one repeated byte decodes to a flat or repeating
+    pattern that the decoder accepts without a word (``DEGENERATE_BYTE_SHARE``).
 
     Args:
         path: The image file.
@@ -53,10 +59,34 @@ def check_jpeg(path: str) -> ImageCheck:
     if image_format != "JPEG":
         return ImageCheck(width, height, f"not a JPEG ({image_format})")
     with open(path, "rb") as file:
-        file.seek(max(0, size - _TAIL_BYTES))
-        if _JPEG_END_OF_IMAGE not in file.read():
-            return ImageCheck(width, height, "truncated JPEG (no end-of-image marker)")
+        data = file.read()
+    if _JPEG_END_OF_IMAGE not in data[-_TAIL_BYTES:]:
+        return ImageCheck(width, height, "truncated JPEG (no end-of-image marker)")
+    share, value = _most_common_scan_byte(data)
+    if share > DEGENERATE_BYTE_SHARE:
+        return ImageCheck(
+            width, height, f"degenerate JPEG ({share:.0%} of its pixel data is byte 0x{value:02X}: flat or garbage)"
+        )
     return ImageCheck(width, height, None)
+
+
+def _most_common_scan_byte(data: bytes) -> tuple[float, int]:
+    """The share of the commonest byte in the compressed pixel data (from the first scan on), and that byte.
+
+    Walks the header's segments to the first start-of-scan marker rather than searching for
+    it, since an EXIF thumbnail in the header is a JPEG with markers of its own.
+    """
+    offset = 2
+    while offset + 4 <= len(data) and data[offset] == 0xFF:
+        marker, length = data[offset + 1], int.from_bytes(data[offset + 2 : offset + 4], "big")
+        offset += 2 + length
+        if marker == _JPEG_START_OF_SCAN:
+            break
+    scan = np.frombuffer(data, np.uint8, offset=min(offset, len(data)))
+    if scan.size == 0:
+        return 0.0, 0
+    counts = np.bincount(scan, minlength=256)
+    return float(counts.max() / scan.size), int(counts.argmax())
 
 
 def decode_resized(path: str, image_size: tuple[int, int]) -> np.ndarray:
