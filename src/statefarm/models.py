@@ -16,7 +16,7 @@ from timm.models import register_model
 from torch import nn
 
 from statefarm.config import Params
-from statefarm.weight_maps import WeightMapError, load_mapped_weights, resolve_weights_file
+from statefarm.weight_maps import WeightMapError, load_mapped_weights, read_weights_file, resolve_weights_file
 
 __all__ = [
     "NUM_CLASSES",
@@ -177,6 +177,20 @@ def create_model(config: ModelConfig, num_classes: int = NUM_CLASSES) -> nn.Modu
     return _zero_classifier(model) if config.pretrained else model
 
 
+def check_weights_file(config: ModelConfig, key: str = "model") -> None:
+    """Read ``config``'s weights file now, when it has one, so that a missing or damaged file stops the run at once.
+
+    Raises:
+        PretrainedWeightsError: Naming ``<key>.pretrained_file`` and the file.
+    """
+    if not (config.pretrained and config.pretrained_file):
+        return
+    try:
+        read_weights_file(resolve_weights_file(config.pretrained_file))
+    except WeightMapError as error:
+        raise PretrainedWeightsError(f"{key}.pretrained_file: {error}") from None
+
+
 def _create_with_timm_weights(config: ModelConfig, kwargs: dict[str, Any]) -> nn.Module:
     """timm's model, with its pretrained weights from the hub or ``pretrained_file`` when asked for."""
     if config.pretrained_file:
@@ -206,7 +220,7 @@ def _create_with_mapped_weights(config: ModelConfig, kwargs: dict[str, Any]) -> 
     try:
         load_mapped_weights(model, resolve_weights_file(config.pretrained_file), config.weight_map)
     except WeightMapError as error:
-        raise PretrainedWeightsError(f"model.pretrained_file does not fit {config.name!r}: {error}") from None
+        raise PretrainedWeightsError(f"model.pretrained_file for {config.name!r}: {error}") from None
     logger.info("Loaded %s into %s through the %s weight map", config.pretrained_file, config.name, config.weight_map)
     return model
 

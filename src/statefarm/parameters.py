@@ -20,7 +20,7 @@ from statefarm.blending import BlendConfig, member_recipe
 from statefarm.config import Params, parse_params
 from statefarm.demo_data import DemoDataConfig
 from statefarm.inference import InferenceConfig
-from statefarm.models import ModelConfig
+from statefarm.models import ModelConfig, check_weights_file
 from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 from statefarm.pipelines.collab.nodes import CollabConfig
 from statefarm.pipelines.data_prep.nodes import ImageCacheConfig
@@ -61,10 +61,12 @@ class ProjectParameters(Params):
 
 
 def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
-    """Check every group and key; build every augmentation once, so a bad transform fails now too.
+    """Check every group and key; build every augmentation once and read every weights file, so that a bad
+    transform or a damaged file fails now too.
 
     Raises:
         ValueError: Naming each unknown group (with the nearest known one) or bad key.
+        PretrainedWeightsError: Naming the ``pretrained_file`` that cannot be read.
     """
     known = list(ProjectParameters.model_fields)
     unknown = [name for name in parameters if name not in known]
@@ -75,10 +77,14 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
         ]
         raise ValueError(f"Invalid parameters: unknown group(s) {', '.join(hints)}; the groups are {known}")
     validated = parse_params(ProjectParameters, parameters, "")
+    models = {"model": validated.model, "augment_tuning.model": validated.augment_tuning.model}
     for name in validated.blend.members:  # each member's recipe, as its nodes will read it
-        Recipe.from_params(
+        recipe = Recipe.from_params(
             member_recipe(parameters, parameters["blend"]["members"][name]), key=f"blend.members.{name}."
         )
+        models[f"blend.members.{name}.model"] = recipe.model
+    for key, model in models.items():
+        check_weights_file(model, key)
     build_transform(validated.augment, key="augment")
     for view, spec in enumerate(validated.inference.tta):
         build_transform(spec, key=f"inference.tta[{view}]")

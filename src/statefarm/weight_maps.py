@@ -52,6 +52,21 @@ def resolve_weights_file(name: str) -> Path:
     return path
 
 
+def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors saved in ``path`` (tensors only: a pickle that would run code is refused).
+
+    Raises:
+        WeightMapError: Naming the file, when it is missing or cannot be read (cut short, not a weights file).
+    """
+    if not Path(path).is_file():
+        raise WeightMapError(f"{path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError... by how the file is damaged
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise WeightMapError(f"{path} is not a readable weights file ({reason})") from None
+
+
 def efficientnet_pytorch_to_timm(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """Rename an ``efficientnet_pytorch`` state dict to a timm EfficientNet's names.
 
@@ -93,7 +108,7 @@ def load_mapped_weights(model: nn.Module, path: Path, weight_map: str) -> None:
     Raises:
         WeightMapError: Naming the first tensor that does not fit, or what is missing.
     """
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    state_dict = read_weights_file(path)
     renamed = WEIGHT_MAPS[weight_map](state_dict, model)
     expected = model.state_dict()
     classifier = model.get_classifier()
