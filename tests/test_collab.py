@@ -20,7 +20,13 @@ from statefarm.collab import (
     predict_rows,
 )
 from statefarm.optim import OptimizerConfig, SchedulerConfig
-from statefarm.pipelines.collab.nodes import compare_models, predict_requested, recommend, train_final_model
+from statefarm.pipelines.collab.nodes import (
+    compare_models,
+    predict_requested,
+    recommend,
+    train_final_model,
+    validate_ratings,
+)
 from statefarm.ratings import IdIndex, RatingsError, check_movies, check_ratings, split_ratings
 from tests.conftest import REPO_ROOT, SHARED_MOVIELENS, copy_project
 
@@ -152,15 +158,33 @@ def test_requested_pairs_all_get_a_rating_and_unseen_ones_are_counted():
     ratings = check_ratings(planted_ratings())
     checkpoint = train_final_model(ratings, small_config(), seed=0)
     requested = pd.DataFrame({"userId": [1, 2, 999, 1], "movieId": [7, 17, 7, 123456]})
-    predictions, metrics = predict_requested(checkpoint, requested)
+    movies = pd.DataFrame({"movieId": [7], "title": ["film"]})
+    _, _, pairs = validate_ratings(planted_ratings(), movies, requested)
+    predictions, metrics = predict_requested(checkpoint, pairs)
     assert list(predictions.columns) == ["userId", "movieId", "rating"]
     assert predictions[["userId", "movieId"]].equals(requested)
     assert predictions["rating"].between(0.5, 5.0).all() and predictions["rating"].notna().all()
     assert metrics["predictions.unseen_users"]["value"] == 1 and metrics["predictions.unseen_movies"]["value"] == 1
-    with pytest.raises(RatingsError, match="to_predict.csv: userId must be an integer, at line 3"):
-        predict_requested(checkpoint, pd.DataFrame({"userId": [1, "x"], "movieId": [7, 7]}))
-    nothing, _ = predict_requested(checkpoint, None)
-    assert nothing.empty
+    _, _, no_pairs = validate_ratings(planted_ratings(), movies, None)
+    nothing, _ = predict_requested(checkpoint, no_pairs)
+    assert nothing.empty and list(nothing.columns) == ["userId", "movieId", "rating"]
+
+
+@pytest.mark.parametrize(
+    ("user", "message"),
+    [
+        ("x", r"to_predict.csv: userId must be an integer, at line 3 \('x'\)"),
+        # Past int64 it would wrap to -9223372036854775808; past 2**53 two ids could merge as floats.
+        (99999999999999999999, r"at most 2\*\*53 in size, at line 3 \(99999999999999999999\)"),
+        (2**53 + 1, r"at most 2\*\*53 in size, at line 3 \(9007199254740993\)"),
+    ],
+)
+def test_a_bad_requested_id_is_named_before_any_training(tmp_path, user, message):
+    path = tmp_path / "to_predict.csv"
+    path.write_text(f"userId,movieId\n1,7\n{user},7\n")
+    movies = pd.DataFrame({"movieId": [7], "title": ["film"]})
+    with pytest.raises(RatingsError, match=message):
+        validate_ratings(planted_ratings(), movies, pd.read_csv(path))
 
 
 def test_recommendations_are_the_best_unrated_popular_movies():
@@ -226,3 +250,19 @@ def test_collab_pipeline_runs_on_a_slice_of_movielens(tmp_path, monkeypatch):
     assert run.data.params["collab.final_model"] == "dot_bias"
     artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "collab")}
     assert "collab/collab_comparison.csv" in artifacts and "collab/movie_pca.png" in artifacts
+
+
+def test_a_bad_to_predict_row_stops_the_pipeline_before_training(tmp_path, monkeypatch):
+    data = tmp_path / "ratings"
+    data.mkdir()
+    ratings = planted_ratings()
+    ratings.to_csv(data / "ratings.csv", index=False)
+    movies = pd.DataFrame({"movieId": np.sort(ratings["movieId"].unique())}).assign(title="film")
+    movies.to_csv(data / "movies.csv", index=False)
+    (data / "to_predict.csv").write_text("userId,movieId\n1,7\n99999999999999999999,7\n")
+    project = copy_project(tmp_path / "project", monkeypatch)
+    (project / "conf" / "local" / "globals.yml").write_text(f"movielens_data: {data}\n")
+    with pytest.raises(RatingsError, match=r"to_predict.csv: userId .* line 3"):
+        with KedroSession.create(project_path=project) as session:
+            session.run(pipeline_names=["collab"])
+    assert not list((project / "data").rglob("*.pt")) and not list((project / "data").rglob("*.csv"))

@@ -20,6 +20,9 @@ PAIR_COLUMNS = ("userId", "movieId")
 RATING_SCALE = (0.5, 5.0)
 SplitMethod = Literal["random", "time"]
 _ROWS_SHOWN = 5
+# Ids beyond this cannot all be told apart once pandas reads a column as float64, and past
+# 2**63 they would wrap in int64: refused, rather than merged or turned negative.
+MAX_ID = 2**53
 
 
 class RatingsError(ValueError):
@@ -38,6 +41,11 @@ def _integer_ids(frame: pd.DataFrame, column: str, file: str) -> pd.Series:
     bad = values.isna() | (values != values.round())
     if bad.any():
         raise RatingsError(f"{file}: {column} must be an integer, at {_lines(frame, bad, column)}")
+    too_large = values.abs() > MAX_ID
+    if too_large.any():
+        raise RatingsError(
+            f"{file}: {column} must be an integer of at most 2**53 in size, at {_lines(frame, too_large, column)}"
+        )
     return values.astype(np.int64)
 
 

@@ -70,8 +70,11 @@ class CollabConfig(Params):
         return self
 
 
-def validate_ratings(ratings: pd.DataFrame, movies: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``ratings.csv`` and ``movies.csv`` checked and typed (errors name the file and line)."""
+def validate_ratings(
+    ratings: pd.DataFrame, movies: pd.DataFrame, to_predict: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``ratings.csv``, ``movies.csv`` and ``to_predict.csv`` checked and typed (errors name the file and line),
+    all before any training; no ``to_predict.csv`` asks for no pairs."""
     checked = check_ratings(ratings)
     movies = check_movies(movies)
     logger.info(
@@ -80,7 +83,10 @@ def validate_ratings(ratings: pd.DataFrame, movies: pd.DataFrame) -> tuple[pd.Da
         checked["userId"].nunique(),
         checked["movieId"].nunique(),
     )
-    return checked, movies
+    if to_predict is None:
+        logger.info("No to_predict.csv beside the ratings: nothing to predict")
+        return checked, movies, pd.DataFrame({"userId": [], "movieId": []}, dtype=np.int64)
+    return checked, movies, check_pairs(to_predict, "to_predict.csv")
 
 
 def _optimizer(config: CollabConfig, model: CollabModelConfig) -> OptimizerConfig:
@@ -190,16 +196,12 @@ def train_final_model(ratings: pd.DataFrame, parameters: dict, seed: int) -> dic
     return collab_checkpoint(model, config.models[config.final_model], data.index, config.rating_range, data.mean)
 
 
-def predict_requested(checkpoint: dict, to_predict: pd.DataFrame | None) -> tuple[pd.DataFrame, dict]:
-    """A rating for every ``userId,movieId`` of ``to_predict.csv``; an empty table when there is no such file.
+def predict_requested(checkpoint: dict, pairs: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """A rating for every ``userId,movieId`` of the checked ``to_predict.csv`` (``validate_ratings``).
 
     A user or movie never seen in training is answered from the biases (or the mean),
     never left blank; how many were is logged.
     """
-    if to_predict is None:
-        logger.info("No to_predict.csv beside the ratings: nothing to predict")
-        return pd.DataFrame(columns=["userId", "movieId", "rating"]), {}
-    pairs = check_pairs(to_predict, "to_predict.csv")
     model, index, mean = load_collab_model(checkpoint)
     users, movies = (torch.from_numpy(rows) for rows in index.rows(pairs))
     predicted = predict_rows(model, users, movies, mean).numpy()

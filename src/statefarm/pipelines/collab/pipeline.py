@@ -18,8 +18,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 validate_ratings,
-                inputs=["movielens_ratings", "movielens_movies"],
-                outputs=["ratings", "movies"],
+                inputs=["movielens_ratings", "movielens_movies", "movielens_to_predict"],
+                outputs=["ratings", "movies", "requested_pairs"],
                 name="validate_ratings",
             ),
             node(
@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 predict_requested,
-                inputs=["collab_model", "movielens_to_predict"],
+                inputs=["collab_model", "requested_pairs"],
                 outputs=["collab_predictions", "collab_prediction_metrics"],
                 name="predict_requested_ratings",
             ),
