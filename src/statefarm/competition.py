@@ -18,10 +18,14 @@ import argparse
 import contextlib
 import io
 import logging
+import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from statefarm.layout import DRIVER_LIST_FILE, SAMPLE_SUBMISSION_FILE
+from statefarm.submission import SubmissionError, validate_submission
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +103,14 @@ def download_competition(dest: Path, force: bool = False) -> Path:
         logger.info("%s already holds the competition files; pass --force to download again", dest)
         return dest
     api = _authenticated_api()
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     logger.info("Downloading %s into %s (about 4 GB)...", COMPETITION, dest)
     try:
         api.competition_download_files(COMPETITION, path=str(dest), force=force, quiet=False, unzip=True)
     except Exception as error:
+        if created:  # nothing of a failed download is worth keeping
+            shutil.rmtree(dest, ignore_errors=True)
         raise _failure(error, "the download") from None
     if not is_downloaded(dest):
         raise KaggleError(
@@ -113,12 +120,34 @@ def download_competition(dest: Path, force: bool = False) -> Path:
     return dest
 
 
-def submit_to_competition(path: Path, message: str) -> None:
-    """Upload a submission CSV to the competition's leaderboard.
+def check_submission_file(path: Path, sample_submission: Path | None = None) -> None:
+    """The checks the pipeline makes before it writes a submission, on a file about to be uploaded.
+
+    Args:
+        path: The submission CSV.
+        sample_submission: Kaggle's ``sample_submission.csv``, when at hand: then every
+            test image must have a row, and only those.
 
     Raises:
+        SubmissionError: Naming the file and what is wrong with it.
+    """
+    if not path.is_file():
+        raise SubmissionError(f"{path}: no such file")
+    expected = pd.read_csv(sample_submission)["img"] if sample_submission is not None else None
+    try:
+        validate_submission(pd.read_csv(path), expected)
+    except (SubmissionError, ValueError, pd.errors.ParserError) as error:
+        raise SubmissionError(f"{path}: {error}") from None
+
+
+def submit_to_competition(path: Path, message: str, sample_submission: Path | None = None) -> None:
+    """Check a submission CSV (``check_submission_file``), then upload it to the competition's leaderboard.
+
+    Raises:
+        SubmissionError: The file is missing or malformed; nothing was uploaded.
         KaggleError: Without credentials, or when Kaggle refuses the submission.
     """
+    check_submission_file(path, sample_submission)
     api = _authenticated_api()
     logger.info("Submitting %s to %s: %s", path, COMPETITION, message)
     try:
@@ -136,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     submit = commands.add_parser("submit", help="upload a submission CSV")
     submit.add_argument("file", type=Path)
     submit.add_argument("--message", "-m", default="statefarm")
+    default_sample = DEFAULT_DEST / SAMPLE_SUBMISSION_FILE
+    submit.add_argument(
+        "--sample-submission",
+        type=Path,
+        default=default_sample if default_sample.is_file() else None,
+        help=f"check that every test image it lists has a row (default: {default_sample}, when there)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -143,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             download_competition(args.dest, force=args.force)
             logger.info("Competition files are in %s; next: kedro run --pipelines=data_prep", args.dest)
         else:
-            submit_to_competition(args.file, args.message)
-    except KaggleError as error:
+            submit_to_competition(args.file, args.message, args.sample_submission)
+    except (KaggleError, SubmissionError) as error:
         logger.error("%s", error)
         return 1
     return 0
