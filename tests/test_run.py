@@ -14,6 +14,7 @@ import torch
 from kedro.framework.session import KedroSession
 from nbclient import NotebookClient
 
+from statefarm.hooks import StaleModelError
 from tests.conftest import REPO_ROOT, copy_project
 
 SMALL_DEMO = {
@@ -95,8 +96,8 @@ def _check_results_notebook(project):
     assert len(pictures) == 2  # the learning curves and the misclassified images
 
 
-def _run(project, **kwargs):
-    with KedroSession.create(project_path=project, env="demo", runtime_params=SMALL_DEMO) as session:
+def _run(project, params=SMALL_DEMO, **kwargs):
+    with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
         session.run(**kwargs)
     # kedro-mlflow re-enters the run at every node and ends it once; `kedro run` then
     # exits, which ends it for good. Do what the exit does, as the next command is separate.
@@ -232,6 +233,16 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     after = _mtimes(project)
     changed = {path for path in after if after[path] != before.get(path)}
     assert lost.is_file() and changed and all("/baseline.fold_1/" in path for path in changed)
+
+    # Resuming with another recipe would keep the old models: refused before anything runs, naming each.
+    longer = SMALL_DEMO | {"training": SMALL_DEMO["training"] | {"epochs": 3}}
+    with pytest.raises(StaleModelError) as refused:
+        _run(project, longer, only_missing_outputs=True)
+    message = str(refused.value)
+    assert "would keep 4 model(s) trained with other parameters" in message
+    assert "baseline.fold_0.model (training.epochs: 2 when trained, 3 now)" in message
+    assert "pseudo.fold_1.model (training.epochs: 2 when trained, 3 now)" in message
+    assert _mtimes(project) == after
 
 
 @pytest.mark.slow

@@ -70,9 +70,9 @@ def check_same_run(saved: dict[str, Any] | None, current: dict[str, Any], path: 
     Raises:
         CheckpointMismatchError: ``saved`` (the checkpoint's) and ``current`` (this run's) differ.
     """
-    different = _differences(saved or {}, current)
+    different = differences(saved or {}, current)
     if different:
-        named = "; ".join(f"{key}: {_shown(was)} in the checkpoint, {_shown(now)} now" for key, was, now in different)
+        named = describe_differences(different, "in the checkpoint")
         raise CheckpointMismatchError(
             f"cannot resume from {path}: it was made by a run with another recipe or split ({named}); "
             f"set training.resume: false to start afresh (the old checkpoints are moved aside, not deleted)"
@@ -86,13 +86,18 @@ def _shown(value: Any) -> str:
     return "absent" if value is _ABSENT else reprlib.repr(value)
 
 
-def _differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+def describe_differences(different: list[tuple[str, Any, Any]], where: str) -> str:
+    """``key: saved <where>, current now; ...`` for ``differences``' findings."""
+    return "; ".join(f"{key}: {_shown(was)} {where}, {_shown(now)} now" for key, was, now in different)
+
+
+def differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
     """``(dotted key, saved value, current value)`` for every leaf where two run descriptions differ."""
     found = []
     for key in sorted(set(saved) | set(current)):
         was, now = saved.get(key, _ABSENT), current.get(key, _ABSENT)
         if isinstance(was, dict) and isinstance(now, dict):
-            found += _differences(was, now, f"{prefix}{key}.")
+            found += differences(was, now, f"{prefix}{key}.")
         elif was != now:
             found.append((f"{prefix}{key}", was, now))
     return found

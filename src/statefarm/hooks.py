@@ -5,8 +5,10 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
 import re
 import signal
+import sys
 import threading
 import time
 from datetime import datetime
@@ -15,6 +17,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from filelock import FileLock, Timeout
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
@@ -41,6 +44,101 @@ class ParameterHooks:
         parameters = context.config_loader["parameters"]
         validate_parameters(parameters)
         plan_pipelines(parameters["split"], parameters["blend"], parameters["training"])
+
+
+class RunLockedError(RuntimeError):
+    """Another run is writing to the same data folder."""
+
+
+class RunLockHooks:
+    """One run at a time per dataset's data folders.
+
+    Two runs of one environment would share checkpoints and ``model.pt`` files, and one's
+    summary would name the other's submission. A run holds ``data/.<dataset>.lock`` from its
+    start to its end (the system frees it if the process dies), and writes who holds it
+    beside it, so that a second run stops at once and names the first.
+    """
+
+    def __init__(self) -> None:
+        self._lock: FileLock | None = None
+        self._path: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        dataset = context.config_loader["globals"].get("dataset", "default")
+        self._path = Path(context.project_path) / "data" / f".{dataset}.lock"
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self._release()  # held still if an earlier run in this process failed before it started
+        if self._path is None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self._path, timeout=0)
+        holder = self._path.with_suffix(".holder.json")
+        try:
+            lock.acquire()
+        except Timeout:
+            try:
+                who = json.loads(holder.read_text())
+                named = f"process {who['pid']} (`{who['command']}`, started {who['started']})"
+            except (OSError, ValueError, KeyError):
+                named = "another process"
+            raise RunLockedError(
+                f"{named} is running on this dataset's data folders ({self._path}); wait for it to end or "
+                "stop it: two runs at once would share checkpoints and models"
+            ) from None
+        self._lock = lock
+        who = {"pid": os.getpid(), "command": " ".join(sys.argv), "started": f"{datetime.now():%Y-%m-%d %H:%M:%S}"}
+        write_atomic(holder, lambda path: path.write_text(json.dumps(who)))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+class StaleModelError(ValueError):
+    """A resumed run would keep models trained with another recipe than its own."""
+
+
+class ResumeHooks:
+    """``--only-missing-outputs`` skips a node whose outputs exist: a model trained with other parameters
+    would be kept without a word. Before the run starts (and before MLflow opens it), refuse,
+    naming each such model and the keys that differ."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+        if not run_params.get("only_missing_outputs"):
+            return
+        from statefarm.checkpoints import describe_differences
+        from statefarm.pipelines.training.nodes import recipe_changes
+
+        stale = []
+        for node in pipeline.nodes:
+            model = node.outputs[0] if node.name.endswith("train_model") else None
+            if model is None or not catalog.exists(model):
+                continue
+            groups = [name for name in node.inputs if name.startswith("params:")]
+            params = {name.removeprefix("params:"): catalog.load(name) for name in groups}
+            member = next((value for key, value in params.items() if key.startswith("blend.members.")), None)
+            changes = recipe_changes(catalog.load(model), params, member)
+            if changes:
+                stale.append(f"{model} ({describe_differences(changes, 'when trained')})")
+        if stale:
+            raise StaleModelError(
+                f"--only-missing-outputs would keep {len(stale)} model(s) trained with other parameters than this "
+                f"run's: {'; '.join(stale)}. Run without --only-missing-outputs to retrain everything, or delete "
+                "those models' folders in data/06_models to retrain only them."
+            )
 
 
 def _exit_on_sigterm(signum: int, frame) -> None:

@@ -36,7 +36,14 @@ logging.getLogger("py.warnings").addFilter(ThirdPartyWarnings())
 
 from kedro.config import OmegaConfigLoader  # noqa: E402
 
-from statefarm.hooks import InterruptHooks, ParameterHooks, ProjectMlflowHook, RunSummaryHooks  # noqa: E402
+from statefarm.hooks import (  # noqa: E402
+    InterruptHooks,
+    ParameterHooks,
+    ProjectMlflowHook,
+    ResumeHooks,
+    RunLockHooks,
+    RunSummaryHooks,
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -45,6 +52,9 @@ CONFIG_LOADER_ARGS = {
     # An environment (or --params) overrides parameters key by key; conf/base stays complete.
     "merge_strategy": {"parameters": "soft"},
 }
-HOOKS = (ParameterHooks(), InterruptHooks(), RunSummaryHooks(), ProjectMlflowHook())
+# Before any other hook, and last registered first: the run lock, then the resume check, then MLflow's.
+HOOKS = (
+    ParameterHooks(), InterruptHooks(), RunSummaryHooks(), ProjectMlflowHook(), ResumeHooks(), RunLockHooks(),
+)  # fmt: skip
 # kedro-mlflow's own hook is replaced by ProjectMlflowHook (the same, less the scan grid's parameters).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its distribution name

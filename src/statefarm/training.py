@@ -177,18 +177,10 @@ RUNTIME_ONLY = {
 }  # fmt: skip
 
 
-def describe_run(
-    recipe: Recipe,
-    augment: AugmentSpec | None,
-    seed: int,
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    pseudo: PseudoTraining | None,
-) -> dict[str, Any]:
-    """What makes a training run itself, in plain values: recipe, augmentation, seed, data and pseudo-labels.
+def describe_recipe(recipe: Recipe, augment: AugmentSpec | None, seed: int) -> dict[str, Any]:
+    """What the parameters decide of a training run, in plain values: recipe, augmentation and seed.
 
-    Saved in its checkpoints, so that a resume cannot continue another run's. Where it
-    runs (device, workers, AMP) is left out: a run may resume on another machine.
+    Where it runs (device, workers, AMP) is left out: a run may resume on another machine.
     """
     run = {
         "model": recipe.model.model_dump(),
@@ -198,6 +190,23 @@ def describe_run(
         "training": recipe.training.model_dump(exclude=RUNTIME_ONLY),
         "augment": augment or [],
         "seed": seed,
+    }
+    return json.loads(json.dumps(run))  # plain lists and dicts, as a checkpoint reloads them
+
+
+def describe_run(
+    recipe: Recipe,
+    augment: AugmentSpec | None,
+    seed: int,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    pseudo: PseudoTraining | None,
+) -> dict[str, Any]:
+    """What makes a training run itself: ``describe_recipe``, the data and the pseudo-labels.
+
+    Saved in its checkpoints, so that a resume cannot continue another run's.
+    """
+    run = describe_recipe(recipe, augment, seed) | {
         "train_images": _images(train),
         "valid_images": _images(valid),
         "pseudo_labels": None,
@@ -210,7 +219,7 @@ def describe_run(
             "from": list(pseudo.seen_drivers),
             "init": pseudo.init_checkpoint is not None,
         }
-    return json.loads(json.dumps(run))  # plain lists and dicts, as a checkpoint reloads them
+    return json.loads(json.dumps(run))
 
 
 def fit_on_rows(

@@ -11,7 +11,7 @@ from statefarm import pseudo_labels as pseudo
 from statefarm import reports, run_summary, training
 from statefarm.blending import member_recipe
 from statefarm.cache import ImageCache, check_cache_matches_index
-from statefarm.checkpoints import CheckpointStore
+from statefarm.checkpoints import CheckpointStore, differences
 from statefarm.config import parse_params
 
 
@@ -23,6 +23,28 @@ def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> t
     if member is not None:  # a member of the blend: its own keys over the main recipe
         sections = member_recipe(sections, member)
     return training.Recipe.from_params(sections)
+
+
+def recipe_changes(saved_model: dict, params: dict[str, Any], member: dict | None = None) -> list[tuple]:
+    """``(key, trained with, now)`` wherever ``params`` now give another recipe than ``saved_model`` was trained with.
+
+    ``params`` holds the groups a training node reads (``model``, ``optimizer``, ``scheduler``,
+    ``annealer``, ``training``, ``augment``, ``seed``, and ``pseudo_label`` for pseudo-labelled
+    training); ``member`` is a blend member's own keys. A tuned augmentation is the scan's
+    output, not a parameter, and is left out.
+    """
+    recipe = _recipe(*(params[key] for key in ("model", "optimizer", "scheduler", "annealer", "training")), member)
+    current = training.describe_recipe(recipe, params["augment"], params["seed"])
+    trained = saved_model.get("run") or {}
+    if recipe.training.use_tuned_augmentations:
+        current.pop("augment")
+    if "pseudo_label" in params:
+        config = parse_params(pseudo.PseudoLabelConfig, params["pseudo_label"], "pseudo_label")
+        current["pseudo_labels"] = {"fraction": config.fraction, "labelled_share": config.labelled_share}
+    saved = {key: trained.get(key) for key in current}
+    if isinstance(saved.get("pseudo_labels"), dict):
+        saved["pseudo_labels"] = {key: saved["pseudo_labels"].get(key) for key in current["pseudo_labels"]}
+    return differences(saved, current)
 
 
 def train_model(
