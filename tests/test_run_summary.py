@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,9 +26,11 @@ def test_the_summary_names_the_lowest_model_and_its_submission_to_upload():
     assert lines[2].split()[:5] == ["baseline", "0.7000", "0.750", "2,2", "out"]  # each fold's kept epoch, from 1
     assert lines[3].endswith("<- lowest") and lines[3].split()[0] == "pseudo"
     assert "  Upload: p.csv" in lines and "as submitted" in text
+    python, opens = lines[-1].removeprefix("  Open it: `").split(" ", 1)
+    assert Path(python).resolve() == Path(sys.executable).resolve()  # this environment's, activated or not
     assert (
-        lines[-1]
-        == "  Open it: `kedro mlflow ui`, then http://127.0.0.1:5000/#/experiments/7/runs/abc123?workflowType=machine_learning"
+        opens
+        == "-m statefarm.mlflow_ui`, then http://127.0.0.1:5000/#/experiments/7/runs/abc123?workflowType=machine_learning"
     )
 
 

@@ -7,7 +7,9 @@ paths); ``hooks.RunSummaryHooks`` gathers them from the catalog and logs the tab
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +71,14 @@ def mlflow_ui_hint(run: TrackedRun) -> str:
     page = f"#/experiments/{run.experiment_id}/runs/{run.run_id}?workflowType=machine_learning"
     if run.tracking_uri.startswith(("http://", "https://")):
         return f"{run.tracking_uri.rstrip('/')}/{page}"
-    return f"`kedro mlflow ui`, then http://127.0.0.1:5000/{page}"
+    return f"`{ui_command()}`, then http://127.0.0.1:5000/{page}"
+
+
+def ui_command() -> str:
+    """The command that opens the MLflow UI with this Python, activated or not (``statefarm.mlflow_ui``)."""
+    python = Path(sys.executable)
+    shown = os.path.relpath(python) if python.is_relative_to(Path.cwd()) else str(python)
+    return f"{shown} -m statefarm.mlflow_ui"
 
 
 def format_duration(seconds: float) -> str:
