@@ -62,18 +62,21 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
 def child_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[RunLogger]:
     """A child run of the active run, with its own parameters; yields its ``RunLogger``.
 
-    An exception inside marks the child run FAILED, records the error as a tag and
-    propagates. Without an active run, nothing is recorded.
+    An exception inside marks the child run FAILED, and an interrupt (Ctrl-C, or SIGTERM
+    once the run's hooks turn it into ``SystemExit``) KILLED, as its parent is marked;
+    either records the error as a tag and propagates. Without an active run, nothing is recorded.
     """
     parent = mlflow.active_run()
     if parent is None:
         yield RunLogger()
         return
     tags = {"parent_run_name": parent.info.run_name or "", **(tags or {})}
-    with mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
+    run = mlflow.start_run(run_name=name, nested=True, tags=tags)
+    try:
         mlflow.log_params(flatten_params(params))
-        try:
-            yield RunLogger(mlflow.get_tracking_uri(), run.info.run_id)
-        except BaseException as error:
-            mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
-            raise  # leaving start_run's context with an error marks the child run FAILED
+        yield RunLogger(mlflow.get_tracking_uri(), run.info.run_id)
+    except BaseException as error:
+        mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+        mlflow.end_run("KILLED" if isinstance(error, KeyboardInterrupt | SystemExit) else "FAILED")
+        raise
+    mlflow.end_run()
