@@ -1,9 +1,13 @@
 """Child runs: each ends as the work inside it did, and the parent stays open."""
 
+import socket
+import time
+
 import mlflow
 import pytest
 
-from statefarm.tracking import child_run
+from statefarm.tracking import TrackingServerError, child_run
+from tests.conftest import copy_project
 
 
 @pytest.mark.parametrize(
@@ -32,3 +36,45 @@ def test_a_child_run_ends_as_its_work_did_and_the_parent_stays_open(raised, stat
     assert child.data.params["model.name"] == "lite0" and child.data.metrics["valid_loss"] == 0.5
     assert ("error" in child.data.tags) == (raised is not None)
     assert mlflow.get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+def _tiny_run(project):
+    from kedro.framework.session import KedroSession
+
+    params = {"demo_data": {"train_drivers": 2, "test_drivers": 1, "images_per_driver_class": 1}}
+    try:
+        with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
+            session.run(pipeline_names=["demo_data"])
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+def _conf_base_store_only(project):
+    """The project as a fresh checkout has it: no mlflow.yml but conf/base's."""
+    for environment in ("local", "demo", "real80x60"):
+        (project / "conf" / environment / "mlflow.yml").unlink()
+
+
+def test_mlflow_tracking_uri_in_the_environment_is_where_runs_go(tmp_path, monkeypatch):
+    project = copy_project(tmp_path / "project", monkeypatch)
+    _conf_base_store_only(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    _tiny_run(project)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("statefarm").experiment_id])
+    assert len(runs) == 1 and not (project / "mlflow.db").exists()
+
+
+def test_an_unreachable_tracking_server_stops_the_run_in_seconds_naming_it(tmp_path, monkeypatch):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    project = copy_project(tmp_path / "project", monkeypatch)
+    _conf_base_store_only(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = time.monotonic()
+    with pytest.raises(TrackingServerError, match=rf"^the MLflow tracking server {uri} does not answer \("):
+        _tiny_run(project)
+    assert time.monotonic() - started < 60  # MLflow's own retries took over four minutes
+    assert not (project / "data" / "01_raw").exists()

@@ -24,7 +24,7 @@ from kedro.io import CatalogProtocol
 from kedro.pipeline import Node, Pipeline
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
-from statefarm import run_summary
+from statefarm import run_summary, tracking
 from statefarm.atomic import write_atomic
 
 
@@ -190,6 +190,13 @@ class ProjectMlflowHook(MlflowHook):
     """
 
     NOT_PARAMETERS = re.compile(r"augment_tuning\.candidates\.")
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        # Before kedro-mlflow's setup, whose first request to an absent server retries for minutes.
+        uri = (context.config_loader["mlflow"].get("server") or {}).get("mlflow_tracking_uri") or ""
+        tracking.check_tracking_server(str(uri))
+        super().after_context_created(context)
 
     def _log_param(self, name: str, value: Any) -> None:  # kedro-mlflow's one place that logs a parameter
         if not self.NOT_PARAMETERS.match(name):

@@ -1,6 +1,7 @@
 """Kedro project settings: configuration environments, the config loader and the project's hooks."""
 
 import logging
+import os
 import re
 
 
@@ -51,6 +52,10 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # An environment (or --params) overrides parameters key by key; conf/base stays complete.
     "merge_strategy": {"parameters": "soft"},
+    # kedro-mlflow registers this pattern too, but only after ProjectMlflowHook has read it.
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+    # ${environ:NAME,default}: an environment variable where conf allows one (MLFLOW_TRACKING_URI).
+    "custom_resolvers": {"environ": lambda name, default=None: os.environ.get(name) or default},
 }
 # Before any other hook, and last registered first: the run lock, then the resume check, then MLflow's.
 HOOKS = (

@@ -12,12 +12,39 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
 from mlflow.entities import Metric
+
+
+class TrackingServerError(RuntimeError):
+    """The MLflow tracking server the configuration names does not answer."""
+
+
+def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
+    """Raise at once when ``uri`` is a tracking server that does not answer.
+
+    MLflow's own client retries for minutes before it gives up. Any HTTP answer counts as
+    an answer (a proxy that wants credentials, a server without ``/health``); a store that
+    is not a server (``sqlite:///mlflow.db``) is not checked.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingServerError(
+            f"the MLflow tracking server {uri} does not answer ({reason}); start it, or point "
+            "server.mlflow_tracking_uri in conf/local/mlflow.yml (or MLFLOW_TRACKING_URI) at one that does"
+        ) from None
 
 
 @dataclass(frozen=True)
