@@ -173,6 +173,9 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert not [key for key in params if key.startswith("augment_tuning.candidates")]  # the grid is an artifact
     assert runs[1].info.run_name.startswith("__default__ · demo · ")  # told apart from the next run
     assert runs[1].info.run_name in summary  # the summary names the run to open
+    assert runs[1].data.tags["kedro_command"] == (
+        "kedro run --env=demo --params=num_workers=1,split.n_folds=2,training.epochs=2"
+    )  # the command that ran, as typed
     client = mlflow.MlflowClient()
     run_id, metrics = runs[1].info.run_id, runs[1].data.metrics
     children = mlflow.search_runs(

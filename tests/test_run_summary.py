@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from statefarm.run_summary import TrackedRun, format_summary, out_of_fold_score, validation_score, where_the_time_went
+from statefarm.run_summary import (
+    TrackedRun,
+    format_summary,
+    kedro_command,
+    out_of_fold_score,
+    validation_score,
+    where_the_time_went,
+)
 
 HISTORY = pd.DataFrame(
     {"epoch": [0, 1, 2], "valid_loss": [1.2, 0.8, 0.9], "valid_loss_clipped": [1.21, 0.81, 0.91],
@@ -51,3 +58,16 @@ def test_the_time_goes_to_stages_with_each_folds_copies_summed():
         "  Time: 7m19s in nodes; tune_augmentations 3m05s (42%), baseline.fold_*.train_model 2m42s (37%), "
         "pseudo.fold_*.train_model 1m30s (21%)"
     )
+
+
+def test_the_recorded_kedro_command_runs_the_same_run_again():
+    run_params = {
+        "env": "real80x60", "pipeline_names": None, "node_names": ["pseudo.fold_0.train_model"], "tags": None,
+        "runtime_params": {"training": {"pseudo_epochs": 2}, "seed": 7}, "only_missing_outputs": True,
+        "runner": "SequentialRunner", "from_nodes": [], "load_versions": {},
+    }  # fmt: skip
+    assert kedro_command(run_params) == (
+        "kedro run --env=real80x60 --nodes=pseudo.fold_0.train_model --params=training.pseudo_epochs=2,seed=7"
+        " --only-missing-outputs"
+    )
+    assert kedro_command({"env": None, "runner": "ThreadRunner"}) == "kedro run --runner=ThreadRunner"

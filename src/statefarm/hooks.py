@@ -241,6 +241,7 @@ class RunSummaryHooks:
         if active is None:
             return
         info = active.info
+        mlflow.set_tag("kedro_command", run_summary.kedro_command(run_params))  # kedro-mlflow's lacks --env, --params
         label, name = _pipeline_label(run_params), info.run_name
         if name == label:  # kedro-mlflow's default name
             name = f"{label} · {run_params.get('env') or 'local'} · {datetime.now():%Y-%m-%d %H:%M}"

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +38,40 @@ class TrackedRun:
     run_name: str
     experiment_id: str
     tracking_uri: str
+
+
+# run_params keys of a Kedro run and the `kedro run` option each came from, in the order a user writes them.
+_RUN_OPTIONS = (
+    ("env", "--env"), ("pipeline_names", "--pipelines"), ("node_names", "--nodes"), ("from_nodes", "--from-nodes"),
+    ("to_nodes", "--to-nodes"), ("from_inputs", "--from-inputs"), ("to_outputs", "--to-outputs"),
+    ("namespaces", "--namespaces"), ("tags", "--tags"),
+)  # fmt: skip
+
+
+def _flat(params: Mapping[str, Any], prefix: str = "") -> list[str]:
+    return [
+        item
+        for key, value in params.items()
+        for item in (_flat(value, f"{prefix}{key}.") if isinstance(value, Mapping) else [f"{prefix}{key}={value}"])
+    ]
+
+
+def kedro_command(run_params: Mapping[str, Any]) -> str:
+    """The ``kedro run`` command line that makes this run again: environment, pipelines, nodes,
+    ``--params`` (flattened ``group.key=value``) and ``--only-missing-outputs``, as Kedro received them."""
+    words = ["kedro", "run"]
+    for key, option in _RUN_OPTIONS:
+        value = run_params.get(key)
+        if value:
+            words.append(f"{option}={value if isinstance(value, str) else ','.join(map(str, value))}")
+    if run_params.get("runtime_params"):
+        words.append(f"--params={','.join(_flat(run_params['runtime_params']))}")
+    if run_params.get("only_missing_outputs"):
+        words.append("--only-missing-outputs")
+    runner = run_params.get("runner")
+    if runner and runner != "SequentialRunner":
+        words.append(f"--runner={runner}")
+    return " ".join(words)
 
 
 def best_epoch(history: pd.DataFrame) -> int:
