@@ -176,6 +176,14 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert runs[1].data.tags["kedro_command"] == (
         "kedro run --env=demo --params=num_workers=1,split.n_folds=2,training.epochs=2"
     )  # the command that ran, as typed
+    verdict = runs[1].data.tags
+    assert verdict["verdict.model"] in ("baseline", "pseudo") and verdict["verdict.margin"].endswith(
+        ("baseline", "pseudo")
+    )
+    assert f"Upload: {verdict['verdict.upload']}" in summary
+    assert (
+        verdict["mlflow.note.content"].startswith("```\nRun summary\n") and "Upload:" in verdict["mlflow.note.content"]
+    )
     client = mlflow.MlflowClient()
     run_id, metrics = runs[1].info.run_id, runs[1].data.metrics
     children = mlflow.search_runs(

@@ -4,11 +4,13 @@ from pathlib import Path
 import pandas as pd
 
 from statefarm.run_summary import (
+    ModelScore,
     TrackedRun,
     format_summary,
     kedro_command,
     out_of_fold_score,
     validation_score,
+    verdict_tags,
     where_the_time_went,
 )
 
@@ -71,3 +73,16 @@ def test_the_recorded_kedro_command_runs_the_same_run_again():
         " --only-missing-outputs"
     )
     assert kedro_command({"env": None, "runner": "ThreadRunner"}) == "kedro run --runner=ThreadRunner"
+
+
+def test_the_verdict_names_the_lowest_model_its_lead_and_the_file_to_upload():
+    scores = [
+        ModelScore("baseline", "out of fold, 20 drivers", 0.5718, 0.82, (1,) * 5, as_submitted=True),
+        ModelScore("pseudo", "out of fold, 20 drivers", 0.4621, 0.854, (1, 2, 1, 2, 2), as_submitted=True),
+    ]
+    submissions = {"baseline": Path("b.csv"), "pseudo": Path("p.csv")}
+    assert verdict_tags(scores, submissions) == {
+        "verdict.model": "pseudo", "verdict.log_loss": "0.4621", "verdict.margin": "0.1097 below baseline",
+        "verdict.upload": "p.csv",
+    }  # fmt: skip
+    assert verdict_tags(scores[:1], {}) == {"verdict.model": "baseline", "verdict.log_loss": "0.5718"}

@@ -291,7 +291,13 @@ class RunSummaryHooks:
             for name in sorted(outputs)
             if name.endswith(".submission")
         }
-        summary = run_summary.format_summary(_scores(outputs, catalog), submissions, self._run, self._seconds)
+        scores = _scores(outputs, catalog)
+        summary = run_summary.format_summary(scores, submissions, self._run, self._seconds)
+        if self._run is not None:  # the verdict on the run itself: its description, and tags to filter runs by
+            client = mlflow.MlflowClient()
+            for key, value in run_summary.verdict_tags(scores, submissions).items():
+                client.set_tag(self._run.run_id, key, value)
+            client.set_tag(self._run.run_id, "mlflow.note.content", f"```\n{summary}\n```")
         run_summary.logger.info(summary)
 
 

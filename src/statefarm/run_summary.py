@@ -139,6 +139,20 @@ def where_the_time_went(node_seconds: Mapping[str, float], most: int = 5) -> str
     return f"  Time: {format_duration(total)} in nodes; {parts}"
 
 
+def verdict_tags(scores: Sequence[ModelScore], submissions: Mapping[str, Path]) -> dict[str, str]:
+    """MLflow tags of the run's verdict: the model with the lowest log loss, its score, its lead over the
+    next one, and the submission to upload when it wrote one."""
+    if not scores:
+        return {}
+    ranked = sorted(scores, key=lambda score: score.log_loss)
+    tags = {"verdict.model": ranked[0].name, "verdict.log_loss": f"{ranked[0].log_loss:.4f}"}
+    if len(ranked) > 1:
+        tags["verdict.margin"] = f"{ranked[1].log_loss - ranked[0].log_loss:.4f} below {ranked[1].name}"
+    if ranked[0].name in submissions:
+        tags["verdict.upload"] = str(submissions[ranked[0].name])
+    return tags
+
+
 def format_summary(
     scores: Sequence[ModelScore],
     submissions: Mapping[str, Path],
