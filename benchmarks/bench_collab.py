@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 import yaml
 
-from statefarm.collab import EncodedRatings, rmse
+from statefarm.collab.models import EncodedRatings, rmse
+from statefarm.collab.ratings import check_ratings, split_ratings
 from statefarm.pipelines.collab.nodes import CollabConfig, svd_predictions, train_model
-from statefarm.ratings import check_ratings, split_ratings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "ml-latest-small" / "ratings.csv"

@@ -10,7 +10,7 @@ import torch
 import yaml
 from kedro.framework.session import KedroSession
 
-from statefarm.collab import (
+from statefarm.collab.models import (
     CollabModelConfig,
     CollabTrainingConfig,
     RatingTensors,
@@ -19,6 +19,7 @@ from statefarm.collab import (
     load_collab_model,
     predict_rows,
 )
+from statefarm.collab.ratings import IdIndex, RatingsError, check_movies, check_ratings, split_ratings
 from statefarm.optim import OptimizerConfig, SchedulerConfig
 from statefarm.pipelines.collab.nodes import (
     compare_models,
@@ -27,7 +28,6 @@ from statefarm.pipelines.collab.nodes import (
     train_final_model,
     validate_ratings,
 )
-from statefarm.ratings import IdIndex, RatingsError, check_movies, check_ratings, split_ratings
 from tests.conftest import REPO_ROOT, SHARED_MOVIELENS, copy_project
 
 BASE_PARAMETERS = yaml.safe_load((REPO_ROOT / "conf" / "base" / "parameters_collab.yml").read_text())["collab"]

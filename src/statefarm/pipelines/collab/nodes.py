@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from pydantic import Field, model_validator
 
 from statefarm import tracking
-from statefarm.collab import (
+from statefarm.collab.models import (
     CollabModelConfig,
     CollabTrainingConfig,
     EncodedRatings,
@@ -25,11 +25,11 @@ from statefarm.collab import (
     predict_rows,
     rmse,
 )
-from statefarm.collab_reports import learning_curves_figure, movie_bias_figure, movie_pca_figure
+from statefarm.collab.ratings import RATING_SCALE, check_movies, check_pairs, check_ratings, split_ratings
+from statefarm.collab.reports import learning_curves_figure, movie_bias_figure, movie_pca_figure
 from statefarm.config import Params, parse_params
 from statefarm.metrics import as_metric_history
 from statefarm.optim import OptimizerConfig, SchedulerConfig
-from statefarm.ratings import RATING_SCALE, check_movies, check_pairs, check_ratings, split_ratings
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from statefarm.collab.ratings import RATING_SCALE, IdIndex
 from statefarm.config import Params
 from statefarm.optim import OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
-from statefarm.ratings import RATING_SCALE, IdIndex
 
 
 class CollabModelConfig(Params):
