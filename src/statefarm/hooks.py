@@ -69,7 +69,7 @@ class RunLockHooks:
         self._path = Path(context.project_path) / "data" / f".{dataset}.lock"
 
     @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(self) -> None:
         self._release()  # held still if an earlier run in this process failed before it started
         if self._path is None:
             return
