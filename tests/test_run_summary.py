@@ -66,7 +66,8 @@ def test_the_recorded_kedro_command_runs_the_same_run_again():
     run_params = {
         "env": "real80x60", "pipeline_names": None, "node_names": ["pseudo.fold_0.train_model"], "tags": None,
         "runtime_params": {"training": {"pseudo_epochs": 2}, "seed": 7}, "only_missing_outputs": True,
-        "runner": "SequentialRunner", "from_nodes": [], "load_versions": {},
+        "runner": "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f2fd4854f90>",
+        "from_nodes": [], "load_versions": {},
     }  # fmt: skip
     assert kedro_command(run_params) == (
         "kedro run --env=real80x60 --nodes=pseudo.fold_0.train_model --params=training.pseudo_epochs=2,seed=7"

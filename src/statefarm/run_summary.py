@@ -68,9 +68,10 @@ def kedro_command(run_params: Mapping[str, Any]) -> str:
         words.append(f"--params={','.join(_flat(run_params['runtime_params']))}")
     if run_params.get("only_missing_outputs"):
         words.append("--only-missing-outputs")
-    runner = run_params.get("runner")
-    if runner and runner != "SequentialRunner":
-        words.append(f"--runner={runner}")
+    # Kedro records the runner as a class name or as an instance's repr.
+    runner = re.search(r"\w+Runner\b", str(run_params.get("runner") or ""))
+    if runner and runner.group() != "SequentialRunner":
+        words.append(f"--runner={runner.group()}")
     return " ".join(words)
 
 
