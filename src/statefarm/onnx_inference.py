@@ -8,9 +8,12 @@ EfficientNet-Lite0 at 96x128 predicts 79,726 test images in about 3 minutes inst
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import onnxruntime
@@ -41,6 +44,28 @@ class _NormalizedForward(nn.Module):
         return logits, captured[0]
 
 
+@contextlib.contextmanager
+def _native_output_silenced() -> Iterator[None]:
+    """Standard output and error closed at the file descriptors while the block runs.
+
+    When an export fails, torch's TorchScript exporter prints the whole graph from C++,
+    whatever its ``verbose`` says (dozens of lines per fold model in a run's log); the
+    fallback to torch says why in one line instead.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def export_session(model: nn.Module, data_config: dict, with_features: bool = False) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session computing ``model``'s logits (and features) from uint8 images of any batch size.
 
@@ -51,7 +76,7 @@ def export_session(model: nn.Module, data_config: dict, with_features: bool = Fa
     example = torch.zeros((2, *data_config["input_size"]), dtype=torch.uint8)
     outputs = ["logits", "features"] if with_features else ["logits"]
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _native_output_silenced():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's notices of its deprecation
         torch.onnx.export(
             wrapped,
