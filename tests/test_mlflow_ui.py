@@ -18,8 +18,9 @@ def _free_port() -> int:
 
 
 def _page(port: int) -> str | None:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1, never through a proxy
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+        with direct.open(f"http://127.0.0.1:{port}/", timeout=2) as response:
             return response.read().decode()
     except OSError:
         return None

@@ -73,6 +73,8 @@ def test_an_unreachable_tracking_server_stops_the_run_in_seconds_naming_it(tmp_p
     project = copy_project(tmp_path / "project", monkeypatch)
     _conf_base_store_only(project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):  # a proxy would answer for the port
+        monkeypatch.delenv(proxy, raising=False)
     started = time.monotonic()
     with pytest.raises(TrackingServerError, match=rf"^the MLflow tracking server {uri} does not answer \("):
         _tiny_run(project)
