@@ -14,6 +14,7 @@ import torch
 from kedro.framework.session import KedroSession
 from nbclient import NotebookClient
 
+from statefarm import run_summary
 from statefarm.hooks import StaleModelError
 from tests.conftest import REPO_ROOT, copy_project
 
@@ -192,8 +193,11 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     models = {child.info.run_name: child for child in children if child.data.tags.get("stage") == "training"}
     assert sorted(models) == ["baseline.fold_0", "baseline.fold_1", "pseudo.fold_0", "pseudo.fold_1"]
     for child in models.values():  # one child run per model, its curves under the same names for the compare view
-        assert [metric.step for metric in client.get_metric_history(child.info.run_id, "valid_loss")] == [0, 1]
+        assert [metric.step for metric in client.get_metric_history(child.info.run_id, "valid_loss")] == [1, 2]
         assert child.data.params["model.name"] == "statefarm_small_cnn" and child.info.status == "FINISHED"
+    for name, child in models.items():  # the kept epoch as the summary and the learning curves count it
+        history = pd.read_csv(data / "08_reporting" / "demo" / name / "training_history.csv")
+        assert child.data.metrics["best_epoch"] == run_summary.best_epoch(history)
     assert models["pseudo.fold_1"].data.params["pseudo_labels.fraction"] == "0.25"
     assert "baseline.fold_0.valid_loss" not in metrics  # the parent keeps the summaries
     assert "augment_tuning/augment_grid.yml" in {a.path for a in client.list_artifacts(run_id, "augment_tuning")}

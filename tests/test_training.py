@@ -230,7 +230,7 @@ def test_resume_after_an_interruption_reproduces_the_uninterrupted_run(prepared_
     straight = CheckpointStore(tmp_path / "a").load("last")
 
     def stop_after_first_epoch(metrics, epoch):
-        if epoch == 0:
+        if epoch == 1:
             raise _Interrupted
 
     model, train, valid, optimizer, runtime, data_config, scheduler = _fit_setup(prepared_data, split)

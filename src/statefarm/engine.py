@@ -321,7 +321,8 @@ def fit(
         annealer: The gradient-norm annealer, or ``None``.
         resume: Continue from ``last`` when it exists.
         model_info: Saved in the checkpoints to rebuild the model (architecture, arguments).
-        on_epoch: Called with each epoch's metrics and the epoch number (e.g. MLflow logging).
+        on_epoch: Called with each epoch's metrics and its number counted from 1, as the log, the learning
+            curves and the run summary count (e.g. MLflow logging, whose steps it becomes).
         run: What makes this run itself (recipe, split; plain values), saved in its checkpoints:
             ``resume`` refuses a ``last`` made by another; a fresh start moves the folder's
             earlier checkpoints aside.
@@ -430,5 +431,5 @@ def fit(
             " | annealed: lr divided" if annealed else "",
         )  # fmt: skip
         if on_epoch is not None:
-            on_epoch(metrics, epoch)
+            on_epoch(metrics, epoch + 1)
     return result

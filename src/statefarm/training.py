@@ -393,7 +393,8 @@ def train_classifier(
             image_cache, train, valid, recipe, augment, store, seed, clip,
             on_epoch=log, pseudo=pseudo,
         )  # fmt: skip
-        log({"best_epoch": result.best_epoch, "best_valid_loss": result.history[result.best_epoch]["valid_loss"]})
+        best = result.history[result.best_epoch]
+        log({"best_epoch": result.best_epoch + 1, "best_valid_loss": best["valid_loss"]})  # counted from 1
     best = store.load("best")
     best.pop("valid_logits", None)
     logits = result.best_valid_logits.numpy().astype(np.float32)
