@@ -141,7 +141,7 @@ class ResumeHooks:
             )
 
 
-def _exit_on_sigterm(signum: int, frame) -> None:
+def exit_on_sigterm(signum: int, frame) -> None:
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so the exit handler below runs
 
 
@@ -164,7 +164,7 @@ class InterruptHooks:
             atexit.register(self._mark_killed)
             self._registered = True
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            signal.signal(signal.SIGTERM, exit_on_sigterm)
 
     @hook_impl
     def after_pipeline_run(self) -> None:

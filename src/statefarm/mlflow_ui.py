@@ -21,6 +21,8 @@ from pathlib import Path
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from statefarm.hooks import exit_on_sigterm
+
 logger = logging.getLogger(__name__)
 
 
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Its own process group: the server's workers end with it, whatever stops this process.
     process = subprocess.Popen(command, start_new_session=True)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         return process.wait()
     except KeyboardInterrupt:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from statefarm import tracking
+
 logger = logging.getLogger(__name__)  # conf/logging.yml prints it without the log-line prefix
 
 
@@ -48,14 +50,6 @@ _RUN_OPTIONS = (
 )  # fmt: skip
 
 
-def _flat(params: Mapping[str, Any], prefix: str = "") -> list[str]:
-    return [
-        item
-        for key, value in params.items()
-        for item in (_flat(value, f"{prefix}{key}.") if isinstance(value, Mapping) else [f"{prefix}{key}={value}"])
-    ]
-
-
 def kedro_command(run_params: Mapping[str, Any]) -> str:
     """The ``kedro run`` command line that makes this run again: environment, pipelines, nodes,
     ``--params`` (flattened ``group.key=value``) and ``--only-missing-outputs``, as Kedro received them."""
@@ -65,7 +59,8 @@ def kedro_command(run_params: Mapping[str, Any]) -> str:
         if value:
             words.append(f"{option}={value if isinstance(value, str) else ','.join(map(str, value))}")
     if run_params.get("runtime_params"):
-        words.append(f"--params={','.join(_flat(run_params['runtime_params']))}")
+        flat = tracking.flatten_params(run_params["runtime_params"])
+        words.append(f"--params={','.join(f'{key}={value}' for key, value in flat.items())}")
     if run_params.get("only_missing_outputs"):
         words.append("--only-missing-outputs")
     # Kedro records the runner as a class name or as an instance's repr.
