@@ -73,6 +73,20 @@ def _isolate_mlflow(monkeypatch, tmp_path):
         mlflow.end_run()
 
 
+def run_demo_data(project: Path) -> None:
+    """``kedro run --env=demo --pipelines=demo_data`` in ``project``, at its smallest (3 drivers, 1 image each)."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+
+    params = {"demo_data": {"train_drivers": 2, "test_drivers": 1, "images_per_driver_class": 1}}
+    try:
+        with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
+            session.run(pipeline_names=["demo_data"])
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
 def copy_project(tmp_path: Path, monkeypatch) -> Path:
     """A copy of the project's configuration in ``tmp_path``, as a fresh checkout has it, made current.
 

@@ -3,12 +3,10 @@
 import subprocess
 import sys
 
-import mlflow
 import pytest
-from kedro.framework.session import KedroSession
 
 from statefarm.hooks import RunLockedError
-from tests.conftest import copy_project
+from tests.conftest import copy_project, run_demo_data
 
 HOLD_THE_LOCK = """
 import json, os, sys, time
@@ -21,21 +19,10 @@ print("held", flush=True)
 time.sleep(120)
 """
 
-TINY = {"demo_data": {"train_drivers": 2, "test_drivers": 1, "images_per_driver_class": 1}}
-
 
 def _lock_is_free(path) -> bool:
     probe = "import sys; from filelock import FileLock; FileLock(sys.argv[1], timeout=0).acquire()"
     return subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True).returncode == 0
-
-
-def _run(project):
-    try:
-        with KedroSession.create(project_path=project, env="demo", runtime_params=TINY) as session:
-            session.run(pipeline_names=["demo_data"])
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
 
 
 def test_a_second_run_on_the_same_data_stops_and_names_the_first(tmp_path, monkeypatch):
@@ -46,12 +33,12 @@ def test_a_second_run_on_the_same_data_stops_and_names_the_first(tmp_path, monke
     try:
         assert first.stdout.readline().strip() == "held"
         with pytest.raises(RunLockedError, match=rf"^process {first.pid} \(`kedro run --env=demo`, started 2026"):
-            _run(project)
+            run_demo_data(project)
         assert not (project / "data" / "01_raw").exists()  # nothing was written
     finally:
         first.kill()
         first.wait()
 
-    _run(project)  # the first run is gone: the system freed its lock
+    run_demo_data(project)  # the first run is gone: the system freed its lock
     assert (project / "data" / "01_raw" / "demo" / "driver_imgs_list.csv").is_file()
     assert _lock_is_free(lock)  # and this run let go of it when it ended

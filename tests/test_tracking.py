@@ -7,7 +7,7 @@ import mlflow
 import pytest
 
 from statefarm.tracking import TrackingServerError, child_run
-from tests.conftest import copy_project
+from tests.conftest import copy_project, run_demo_data
 
 
 @pytest.mark.parametrize(
@@ -38,18 +38,6 @@ def test_a_child_run_ends_as_its_work_did_and_the_parent_stays_open(raised, stat
     assert mlflow.get_run(parent.info.run_id).info.status == "FINISHED"
 
 
-def _tiny_run(project):
-    from kedro.framework.session import KedroSession
-
-    params = {"demo_data": {"train_drivers": 2, "test_drivers": 1, "images_per_driver_class": 1}}
-    try:
-        with KedroSession.create(project_path=project, env="demo", runtime_params=params) as session:
-            session.run(pipeline_names=["demo_data"])
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-
-
 def _conf_base_store_only(project):
     """The project as a fresh checkout has it: no mlflow.yml but conf/base's."""
     for environment in ("local", "demo", "real80x60"):
@@ -60,7 +48,7 @@ def test_mlflow_tracking_uri_in_the_environment_is_where_runs_go(tmp_path, monke
     project = copy_project(tmp_path / "project", monkeypatch)
     _conf_base_store_only(project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
-    _tiny_run(project)
+    run_demo_data(project)
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'elsewhere.db'}")
     runs = client.search_runs([client.get_experiment_by_name("statefarm").experiment_id])
     assert len(runs) == 1 and not (project / "mlflow.db").exists()
@@ -77,6 +65,6 @@ def test_an_unreachable_tracking_server_stops_the_run_in_seconds_naming_it(tmp_p
         monkeypatch.delenv(proxy, raising=False)
     started = time.monotonic()
     with pytest.raises(TrackingServerError, match=rf"^the MLflow tracking server {uri} does not answer \("):
-        _tiny_run(project)
+        run_demo_data(project)
     assert time.monotonic() - started < 60  # MLflow's own retries took over four minutes
     assert not (project / "data" / "01_raw").exists()
