@@ -27,7 +27,7 @@ test: install
 
 ## Download and unzip the real competition into data/01_raw (needs Kaggle credentials).
 download: install
-	$(BIN)/python -m statefarm.competition download data/01_raw/state-farm-distracted-driver-detection
+	$(BIN)/python -m statefarm.data.competition download data/01_raw/state-farm-distracted-driver-detection
 
 ## Download MovieLens ml-latest-small from GroupLens into data/01_raw (its README.txt comes with it).
 movielens: install

@@ -19,9 +19,9 @@ import time
 import torch
 
 from bench_training import training_steps  # a sibling script: run from any folder
-from statefarm import engine
-from statefarm.models import ModelConfig, create_model
-from statefarm.optim import OptimizerConfig, create_optimizer
+from statefarm.modeling import engine
+from statefarm.modeling.models import ModelConfig, create_model
+from statefarm.modeling.optim import OptimizerConfig, create_optimizer
 
 
 def _images_per_s(step, batch_size: int, steps: int) -> float:

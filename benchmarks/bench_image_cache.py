@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from statefarm.cache import plan_image_cache, write_image_cache
-from statefarm.demo_data import DemoDataConfig, generate_demo_dataset
-from statefarm.parallel import parallel_map, resolve_num_workers
+from statefarm.data.cache import plan_image_cache, write_image_cache
+from statefarm.data.demo_data import DemoDataConfig, generate_demo_dataset
+from statefarm.runtime.parallel import parallel_map, resolve_num_workers
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "statefarm-80x60"
 

@@ -3,7 +3,7 @@
 The real test set has 79,726 images; a model's penultimate features are up to 1,280
 numbers each (EfficientNet-Lite0). Each case runs in a fresh process, so its peak
 resident memory is its own:
-  ours   -- ``statefarm.neighbours.find_neighbours``: scikit-learn's exact brute-force
+  ours   -- ``statefarm.evaluation.neighbours.find_neighbours``: scikit-learn's exact brute-force
             search, in blocks (never an n x n matrix);
   pca    -- the same on 128 principal components (``inference.neighbours.search_dims: 128``);
   dense  -- the naive way: the full n x n similarity matrix, then a partial sort per row.
@@ -29,7 +29,7 @@ def _features(n: int, dims: int) -> np.ndarray:
 
 
 def _ours(n: int, dims: int, k: int, search_dims: int | None = None) -> tuple[float, float]:
-    from statefarm.neighbours import find_neighbours
+    from statefarm.evaluation.neighbours import find_neighbours
 
     features = _features(n, dims)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

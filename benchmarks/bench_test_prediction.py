@@ -1,7 +1,7 @@
 """Test-prediction speed of real80x60's default model: ONNX Runtime against plain PyTorch eager.
 
 EfficientNet-Lite0 at 96x128, fed from a 60x80 uint8 cache as the chain feeds it (resized in
-the loader), through ``statefarm.inference.predict_probabilities`` with
+the loader), through ``statefarm.evaluation.inference.predict_probabilities`` with
 ``inference.cpu_runtime`` torch (eager, channels_last, float32: the baseline) and
 onnxruntime, at two batch sizes. Random images and weights: speed does not depend on
 them. The real chain predicts 79,726 test images ten times (five folds, two stages);
@@ -18,9 +18,9 @@ import time
 import numpy as np
 import torch
 
-from statefarm.cache import ImageCache
-from statefarm.inference import InferenceConfig, predict_probabilities
-from statefarm.models import ModelConfig, create_model, model_data_config
+from statefarm.data.cache import ImageCache
+from statefarm.evaluation.inference import InferenceConfig, predict_probabilities
+from statefarm.modeling.models import ModelConfig, create_model, model_data_config
 
 TEST_IMAGES, PASSES = 79_726, 10
 

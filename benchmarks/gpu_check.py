@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from bench_image_cache import generate_large_jpegs  # a sibling script: run from any folder
-from statefarm import engine
-from statefarm.cache import open_image_cache, plan_image_cache, write_image_cache
-from statefarm.loaders import CachedImageDataset, make_loader
-from statefarm.models import ModelConfig, create_model, model_data_config
-from statefarm.optim import OptimizerConfig, create_optimizer
+from statefarm.data.cache import open_image_cache, plan_image_cache, write_image_cache
+from statefarm.modeling import engine
+from statefarm.modeling.loaders import CachedImageDataset, make_loader
+from statefarm.modeling.models import ModelConfig, create_model, model_data_config
+from statefarm.modeling.optim import OptimizerConfig, create_optimizer
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from statefarm.demo_data import DemoDataConfig, generate_demo_dataset
-from statefarm.layout import CLASS_NAMES
+from statefarm.data.demo_data import DemoDataConfig, generate_demo_dataset
+from statefarm.data.layout import CLASS_NAMES
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 TRAIN_DRIVERS, TRAIN_IMAGES, TEST_IMAGES = 26, 22_424, 79_726
@@ -107,8 +107,8 @@ def data_prep(raw: Path, work: Path) -> None:
 def sampling(raw: Path, work: Path) -> None:
     from kedro.runner import SequentialRunner
 
+    from statefarm.data.splits import SplitConfig
     from statefarm.pipelines.sampling.pipeline import create_pipeline
-    from statefarm.splits import SplitConfig
 
     parameters = _parameters()
     folds = SplitConfig(**parameters["split"]).folds
@@ -118,9 +118,9 @@ def sampling(raw: Path, work: Path) -> None:
 def predict(raw: Path, work: Path) -> None:
     import torch
 
-    from statefarm.inference import InferenceConfig, predict_with_features
-    from statefarm.layout import readable_test_images
-    from statefarm.models import ModelConfig, create_model, model_data_config
+    from statefarm.data.layout import readable_test_images
+    from statefarm.evaluation.inference import InferenceConfig, predict_with_features
+    from statefarm.modeling.models import ModelConfig, create_model, model_data_config
 
     catalog = _catalog(raw, work, {})
     cache, names = catalog.load("image_cache"), readable_test_images(catalog.load("image_index"))
@@ -143,8 +143,8 @@ def predict(raw: Path, work: Path) -> None:
 
 
 def neighbours(raw: Path, work: Path) -> None:
-    from statefarm.inference import InferenceConfig
-    from statefarm.neighbours import find_neighbours
+    from statefarm.evaluation.inference import InferenceConfig
+    from statefarm.evaluation.neighbours import find_neighbours
 
     search = InferenceConfig(**_parameters()["inference"]).neighbours
     names = pd.read_parquet(work / "test_predictions.parquet", columns=["img"])["img"].tolist()

@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub, and f
 import pandas as pd
 import pytest
 
-from statefarm.demo_data import DemoDataConfig, generate_demo_dataset
+from statefarm.data.demo_data import DemoDataConfig, generate_demo_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("STATEFARM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "statefarm-80x60"))
@@ -123,7 +123,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def prepared_data(raw_dataset, tmp_path_factory):
     """The tiny dataset indexed and cached at 24x32: ``(image_index, image_cache)``."""
-    from statefarm.cache import open_image_cache, write_image_cache
+    from statefarm.data.cache import open_image_cache, write_image_cache
     from statefarm.datasets import ImageFolderDataset
     from statefarm.pipelines.data_prep.nodes import index_images, plan_image_cache, reject_undecodable
 

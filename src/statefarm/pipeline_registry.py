@@ -1,173 +1,28 @@
-"""Project pipelines: the stages, and the whole chain assembled from them for the run's folds and blend.
+"""Project pipelines, registered for the run's plan (``statefarm.pipelines.chain``).
 
-How many folds a run trains (``split``), which architectures it blends (``blend``) and
-whether any of them augments with the scan's result (``training.use_tuned_augmentations``)
-are parameters, yet Kedro pipelines are built before nodes run: ``ParameterHooks`` reads
-the run's parameters once its configuration is loaded and calls ``plan_pipelines``, and the
-pipelines are built for that plan. Without a run (``kedro registry list``) they are built
-for ``SplitConfig``'s default folds, no blend, and the scan.
+``ParameterHooks`` plans the pipelines from the run's parameters once its configuration is
+loaded and hands the plan to ``use_plan``; without a run (``kedro registry list``) they are
+built for ``chain.DEFAULT_PLAN``: ``SplitConfig``'s default folds, no blend, and the scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
-
 from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Pipeline
 
-from statefarm.blending import BlendConfig, member_recipe
-from statefarm.config import parse_params
-from statefarm.pipelines import (
-    augment_tuning,
-    blend,
-    collab,
-    cross_validation,
-    data_prep,
-    demo_data,
-    inference,
-    pseudo_label,
-    sampling,
-    submission,
-    training,
-)
-from statefarm.splits import SplitConfig
-from statefarm.training import TrainingConfig
+from statefarm.pipelines.chain import DEFAULT_PLAN, PipelinePlan, build_pipelines
+
+_plan: PipelinePlan = DEFAULT_PLAN
 
 
-class PipelinePlan(NamedTuple):
-    """What the whole chain is built for."""
-
-    folds: list[int]
-    members: list[str]
-    teacher: str
-    tunes_augmentations: bool  # False: no model wants the scan's result, so the chain leaves the scan out
-
-
-_plan: PipelinePlan | None = None
-
-
-def plan_pipelines(
-    split: Mapping[str, Any] | None,
-    blend_params: Mapping[str, Any] | None = None,
-    training_params: Mapping[str, Any] | None = None,
-) -> PipelinePlan:
-    """Build the pipelines for the folds ``split`` trains, the members ``blend`` adds, who labels, and
-    whether any model (the main one under ``training_params``, or a member) augments with the scan's result."""
+def use_plan(plan: PipelinePlan) -> None:
+    """Register the pipelines of ``plan`` from now on."""
     global _plan
-    config = parse_params(BlendConfig, blend_params, "blend")
-    members = {name: member for name, member in ((blend_params or {}).get("members") or {}).items() if member}
-    trainings = [training_params or {}] + [
-        member_recipe({"training": training_params or {}}, member)["training"] for member in members.values()
-    ]
-    plan = PipelinePlan(
-        parse_params(SplitConfig, split, "split").folds,
-        list(config.members),
-        config.teacher,
-        any(parse_params(TrainingConfig, training, "training").use_tuned_augmentations for training in trainings),
-    )
     if plan != _plan:
         _plan = plan
         project_pipelines.configure(__name__)  # rebuilt on next access
-    return plan
-
-
-def _total(pipelines: Iterable[Pipeline]) -> Pipeline:
-    return sum(pipelines, Pipeline([]))
-
-
-def model_pipelines(
-    kind: str,
-    folds: list[int],
-    labels_from: str | None = None,
-    member: str | None = None,
-    labelled_by: str | None = None,
-) -> dict[str, Pipeline]:
-    """Training, inference (with the out-of-fold report and fold ensemble) and submission of ``kind``.
-
-    One training and one inference pipeline per fold, under ``<kind>.fold_<k>``; with
-    ``labels_from``, fold ``k`` learns from ``<kind>.fold_<k>.pseudo_labels``, made by
-    ``<labels_from>.fold_<k>`` (see ``pseudo_label.create_pipeline``), and may start from its weights;
-    with ``labelled_by`` too, from ``<labelled_by>.fold_<k>.pseudo_labels`` instead.
-    A ``member`` of the blend trains with its own recipe keys.
-    """
-    trainings = []
-    for k in folds:
-        init_model = f"{labels_from}.fold_{k}.model" if labels_from else None
-        labels = f"{labelled_by}.fold_{k}" if labelled_by else None
-        trainings.append(
-            training.create_pipeline(f"{kind}.fold_{k}", f"fold_{k}.driver_split", init_model, member, labels)
-        )
-    return {
-        "training": _total(trainings),
-        "inference": _total(inference.create_pipeline(f"{kind}.fold_{k}") for k in folds)
-        + cross_validation.create_pipeline(kind, folds),
-        "submission": submission.create_pipeline(kind),
-    }
-
-
-def _chain(folds: list[int], member: str | None = None, labelled_by: str | None = None) -> tuple[dict, Pipeline]:
-    """One architecture's baseline stages, and its pseudo-labelled models (with its own labels unless ``labelled_by``).
-
-    The main model's kinds are ``baseline`` and ``pseudo``; a member's, ``baseline.<member>`` and ``pseudo.<member>``.
-    """
-    baseline, pseudo = (f"{stage}.{member}" if member else stage for stage in ("baseline", "pseudo"))
-    stages = model_pipelines(baseline, folds, member=member)
-    pseudo_models = _total(model_pipelines(pseudo, folds, baseline, member, labelled_by).values())
-    if labelled_by is None:
-        pseudo_models += pseudo_label.create_pipeline(folds, kind=pseudo, labels_from=baseline)
-    return stages, pseudo_models
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register each stage, ``pseudo_label`` (also ``__default__``), the whole chain, ``blend`` and ``collab``.
-
-    With members in ``blend``, each stage runs for the main model and every member
-    (``baseline.<member>``, ...), and ``blend`` pools them: ``baseline.blend`` and ``pseudo.blend``.
-    With ``blend.teacher: blend``, every pseudo model of fold k learns from
-    ``blend_labels.fold_<k>.pseudo_labels``, made by the blend of the fold's baselines.
-    When no model augments with the scan's result, the whole chain does not run the scan
-    (``augment_tuning`` still runs it on its own).
-
-    Returns:
-        A mapping from pipeline names to ``Pipeline`` objects.
-    """
-    folds, members, teacher, tunes_augmentations = _plan or PipelinePlan(SplitConfig().folds, [], "own", True)
-    labelled_by = "blend_labels" if members and teacher == "blend" else None
-    chains = [_chain(folds, None, labelled_by)] + [_chain(folds, member, labelled_by) for member in members]
-    stages = {
-        "demo_data": demo_data.create_pipeline(),
-        "data_prep": data_prep.create_pipeline(),
-        "sampling": sampling.create_pipeline(folds),
-        "augment_tuning": augment_tuning.create_pipeline(),
-        **{name: _total(chain[name] for chain, _ in chains) for name in ("training", "inference", "submission")},
-    }
-    stages["inference"] += inference.create_shared_pipeline()
-    blends = _total(
-        blend.create_pipeline(f"{stage}.blend", [stage] + [f"{stage}.{member}" for member in members])
-        + submission.create_pipeline(f"{stage}.blend")
-        for stage in ("baseline", "pseudo")
-        if members
-    )
-    blended_labels = (
-        pseudo_label.create_blended_pipeline(folds, ["baseline"] + [f"baseline.{member}" for member in members])
-        if labelled_by
-        else Pipeline([])
-    )
-    whole_chain = (
-        _total(
-            stage
-            for name, stage in stages.items()
-            if name != "demo_data" and (name != "augment_tuning" or tunes_augmentations)
-        )
-        + blended_labels
-        + _total(pseudo_models for _, pseudo_models in chains)
-        + pseudo_label.create_comparison(kind="pseudo", labels_from="baseline")
-        + blends
-    )
-    return stages | {
-        "pseudo_label": whole_chain,
-        "blend": blends,
-        "collab": collab.create_pipeline(),
-        "__default__": whole_chain,
-    }
+    """Register the project's pipelines for the current plan."""
+    return build_pipelines(_plan)

@@ -4,9 +4,9 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
+from statefarm.data.images import decode_resized
+from statefarm.data.layout import IMAGE_INDEX_COLUMNS
 from statefarm.datasets import ImageCacheDataset, ImageFolderDataset
-from statefarm.images import decode_resized
-from statefarm.layout import IMAGE_INDEX_COLUMNS
 from statefarm.pipelines.data_prep.pipeline import create_pipeline
 from statefarm.pipelines.training.nodes import train_model
 from tests.conftest import corrupt_huffman_tables, read_csvs

@@ -22,7 +22,7 @@ from torch import nn
 
 from statefarm.collab.ratings import RATING_SCALE, IdIndex
 from statefarm.config import Params
-from statefarm.optim import OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
+from statefarm.modeling.optim import OptimizerConfig, SchedulerConfig, create_optimizer, create_scheduler
 
 
 class CollabModelConfig(Params):

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from torch import nn
 
-from statefarm.reports import lay_out
+from statefarm.evaluation.reports import lay_out
 
 _SHOWN = 12
 

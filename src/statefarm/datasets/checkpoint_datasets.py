@@ -7,7 +7,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, AbstractVersionedDataset, Version
 
-from statefarm.checkpoints import CheckpointStore, load_checkpoint, save_atomic
+from statefarm.modeling.checkpoints import CheckpointStore, load_checkpoint, save_atomic
 
 
 class TorchCheckpointDataset(AbstractVersionedDataset[dict, dict]):

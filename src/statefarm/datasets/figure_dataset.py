@@ -5,7 +5,7 @@ from __future__ import annotations
 from kedro_datasets.matplotlib import MatplotlibDataset
 from matplotlib.figure import Figure
 
-from statefarm.reports import DRAWING
+from statefarm.evaluation.reports import DRAWING
 
 
 class FigureDataset(MatplotlibDataset):

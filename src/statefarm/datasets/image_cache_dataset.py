@@ -7,7 +7,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
-from statefarm.cache import (
+from statefarm.data.cache import (
     ImageCache,
     ImageCachePlan,
     open_image_cache,

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from statefarm.layout import FILE_LISTING_COLUMNS
+from statefarm.data.layout import FILE_LISTING_COLUMNS
 
 
 class ImageFolderDataset(AbstractDataset[None, pd.DataFrame]):

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset
 
-from statefarm.atomic import write_atomic
+from statefarm.runtime.atomic import write_atomic
 
 
 class OptionalCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractVersionedDataset, Version
 
-from statefarm.atomic import write_atomic
-from statefarm.submission import validate_submission
+from statefarm.data.submission import validate_submission
+from statefarm.runtime.atomic import write_atomic
 
 
 class SubmissionDataset(AbstractVersionedDataset[pd.DataFrame, pd.DataFrame]):

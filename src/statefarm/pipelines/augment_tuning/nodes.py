@@ -7,10 +7,11 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from statefarm import augment_tuning, reports
-from statefarm.cache import ImageCache
 from statefarm.config import parse_params
-from statefarm.metrics import as_metric_history
+from statefarm.data.cache import ImageCache
+from statefarm.evaluation import reports
+from statefarm.evaluation.metrics import as_metric_history
+from statefarm.modeling import augment_tuning
 
 
 def tune_augmentations(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from statefarm import blending
-from statefarm.metrics import as_metric_history
+from statefarm.evaluation import blending
+from statefarm.evaluation.metrics import as_metric_history
 
 
 def blend_out_of_fold(*oof_predictions: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, dict, dict]:

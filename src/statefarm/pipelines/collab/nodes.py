@@ -13,7 +13,6 @@ import torch
 from matplotlib.figure import Figure
 from pydantic import Field, model_validator
 
-from statefarm import tracking
 from statefarm.collab.models import (
     CollabModelConfig,
     CollabTrainingConfig,
@@ -28,8 +27,9 @@ from statefarm.collab.models import (
 from statefarm.collab.ratings import RATING_SCALE, check_movies, check_pairs, check_ratings, split_ratings
 from statefarm.collab.reports import learning_curves_figure, movie_bias_figure, movie_pca_figure
 from statefarm.config import Params, parse_params
-from statefarm.metrics import as_metric_history
-from statefarm.optim import OptimizerConfig, SchedulerConfig
+from statefarm.evaluation.metrics import as_metric_history
+from statefarm.modeling.optim import OptimizerConfig, SchedulerConfig
+from statefarm.runtime import tracking
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,12 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from statefarm import cross_validation as cv
-from statefarm import neighbours, reports
 from statefarm.config import parse_params
-from statefarm.inference import InferenceConfig
-from statefarm.metrics import as_metric_history
+from statefarm.evaluation import cross_validation as cv
+from statefarm.evaluation import neighbours, reports
+from statefarm.evaluation.inference import InferenceConfig
+from statefarm.evaluation.metrics import as_metric_history
+from statefarm.pipelines import names
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def choose_smoothing_without_each_fold(
     choices = neighbours.choose_smoothing_without_each_fold(
         calibrated_oof, _by_fold(folds, fold_neighbours), config.neighbours, cv.PROBABILITIES
     )
-    return {f"fold_{fold}": choice for fold, choice in choices.items()}
+    return {names.fold(fold): choice for fold, choice in choices.items()}
 
 
 def ensemble_test_predictions(
@@ -103,6 +104,6 @@ def ensemble_test_predictions(
 
 def track_calibration(calibration: dict) -> dict:
     """Each fold's temperature and each calibration mode's held-out log loss, as MLflow metrics."""
-    metrics = {f"temperature.fold_{k}": t for k, t in calibration["temperatures"].items()}
+    metrics = {f"temperature.{names.fold(k)}": t for k, t in calibration["temperatures"].items()}
     metrics |= {f"held_out_log_loss.{mode}": loss for mode, loss in calibration["held_out_log_loss"].items()}
     return as_metric_history(metrics)

@@ -9,6 +9,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from statefarm.pipelines import names
 from statefarm.pipelines.cross_validation.nodes import (
     choose_smoothing_without_each_fold,
     collect_out_of_fold,
@@ -24,7 +25,7 @@ def _with_folds(function, folds: Sequence[int]):
 
 
 def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **kwargs) -> Pipeline:
-    splits = [f"fold_{k}.driver_split" for k in folds]
+    splits = [f"{names.fold(k)}.driver_split" for k in folds]
     return pipeline(
         [
             node(
@@ -33,7 +34,7 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
                     "image_index",
                     "driver_folds",
                     "params:inference",
-                    *[f"fold_{k}.valid_predictions" for k in folds],
+                    *[f"{names.fold(k)}.valid_predictions" for k in folds],
                     *splits,
                 ],  # fmt: skip
                 outputs=["calibrated_oof", "calibration"],
@@ -41,7 +42,7 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
             ),
             node(
                 _with_folds(smooth_out_of_fold, folds),
-                inputs=["calibrated_oof", "params:inference", *[f"fold_{k}.valid_neighbours" for k in folds]],
+                inputs=["calibrated_oof", "params:inference", *[f"{names.fold(k)}.valid_neighbours" for k in folds]],
                 outputs=[
                     "oof_predictions",
                     "neighbour_smoothing",
@@ -52,7 +53,7 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
             ),
             node(
                 _with_folds(choose_smoothing_without_each_fold, folds),
-                inputs=["calibrated_oof", "params:inference", *[f"fold_{k}.valid_neighbours" for k in folds]],
+                inputs=["calibrated_oof", "params:inference", *[f"{names.fold(k)}.valid_neighbours" for k in folds]],
                 outputs="leave_fold_out_smoothing",
                 name="choose_smoothing_without_each_fold",
             ),
@@ -69,8 +70,8 @@ def create_pipeline(namespace: str = "baseline", folds: Sequence[int] = (0,), **
                     "calibration",
                     "neighbour_smoothing",
                     "params:inference",
-                    *[f"fold_{k}.test_logits" for k in folds],
-                    *[f"fold_{k}.test_neighbours" for k in folds],
+                    *[f"{names.fold(k)}.test_logits" for k in folds],
+                    *[f"{names.fold(k)}.test_neighbours" for k in folds],
                 ],
                 outputs="test_predictions",
                 name="ensemble_test_predictions",

@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 from pydantic import Field
 
-from statefarm import cache, layout
 from statefarm.config import Params, parse_params
-from statefarm.images import ImageCheck, check_jpeg
-from statefarm.parallel import parallel_map
+from statefarm.data import cache, layout
+from statefarm.data.images import ImageCheck, check_jpeg
+from statefarm.runtime.parallel import parallel_map
 
 
 class ImageCacheConfig(Params):

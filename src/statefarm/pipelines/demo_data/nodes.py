@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from statefarm import demo_data
 from statefarm.config import parse_params
+from statefarm.data import demo_data
 
 
 def generate_demo_dataset(

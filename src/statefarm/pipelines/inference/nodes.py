@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from statefarm import inference
-from statefarm.cache import ImageCache, check_cache_matches_index
 from statefarm.config import parse_params
-from statefarm.cross_validation import LOGITS, check_predictions_are_the_models, log_probabilities
-from statefarm.layout import readable_test_images
-from statefarm.neighbours import NeighbourConfig, find_neighbours, find_neighbours_at_density, pixel_features
+from statefarm.data.cache import ImageCache, check_cache_matches_index
+from statefarm.data.layout import readable_test_images
+from statefarm.evaluation import inference
+from statefarm.evaluation.cross_validation import LOGITS, check_predictions_are_the_models, log_probabilities
+from statefarm.evaluation.neighbours import NeighbourConfig, find_neighbours, find_neighbours_at_density, pixel_features
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from statefarm import blending
-from statefarm import cross_validation as cv
-from statefarm import pseudo_labels as pseudo
 from statefarm.config import parse_params
-from statefarm.metrics import as_metric_history, probability_scores
-from statefarm.neighbours import smooth
+from statefarm.evaluation import blending
+from statefarm.evaluation import cross_validation as cv
+from statefarm.evaluation import pseudo_labels as pseudo
+from statefarm.evaluation.metrics import as_metric_history, probability_scores
+from statefarm.evaluation.neighbours import smooth
+from statefarm.pipelines import names
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +36,14 @@ def _teacher_probabilities(
     chosen on: raw, an overconfident model's labels would be sharper than it is right, and
     in a blend it would outweigh the others.
     """
-    kind = model_name.rsplit(".fold_", 1)[0]
-    temperature = cv.temperature_without_fold(calibration, fold, kind)
+    temperature = cv.temperature_without_fold(calibration, fold, names.kind_of(model_name))
     probabilities = softmax(test_logits.loc[:, cv.LOGITS].to_numpy(np.float64) / temperature, axis=1)
     logger.info(
         "Pseudo-labels of fold %d from %s at temperature %.3f, fitted without it", fold, model_name, temperature
     )
     if not config.smooth:
         return probabilities
-    choice = smoothing[f"fold_{fold}"]
+    choice = smoothing[names.fold(fold)]
     if not test_neighbours["img"].equals(test_logits["img"]):
         raise ValueError(f"{model_name}: its test neighbours are of other images than its test predictions")
     logger.info(
@@ -92,27 +92,29 @@ def make_blended_pseudo_labels(
     (``blend_weights["fold_<k>"]``), so its labels never reach the labels of its pseudo models.
     """
     config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
-    weights = blend_weights[f"fold_{fold}"]
-    names, log_probabilities, drivers = [], [], set()
+    weights = blend_weights[names.fold(fold)]
+    teacher_models, log_probabilities, drivers = [], [], set()
     first_logits = teachers[0]
     for name, (logits, neighbours, model, calibration, smoothing) in zip(
         models, (teachers[i : i + 5] for i in range(0, len(teachers), 5)), strict=True
     ):
         if not logits["img"].equals(first_logits["img"]):
-            raise ValueError(f"{name}.fold_{fold} predicted other test images than {models[0]}.fold_{fold}")
+            raise ValueError(
+                f"{names.fold_model(name, fold)} predicted other test images than {names.fold_model(models[0], fold)}"
+            )
         probabilities = _teacher_probabilities(
-            logits, neighbours, smoothing, calibration, config, f"{name}.fold_{fold}", fold
+            logits, neighbours, smoothing, calibration, config, names.fold_model(name, fold), fold
         )
         log_probabilities.append(blending.floored_log(probabilities))
-        names.append(f"{name}.fold_{fold}")
+        teacher_models.append(names.fold_model(name, fold))
         drivers |= set(model["model_info"]["train_drivers"])
     pooled = np.exp(blending.pool(np.stack(log_probabilities), np.array([weights[name] for name in models])))
     logger.info(
         "Pseudo-labels of fold %d from the blend of %s (weights %s, fitted without fold %d)",
-        fold, ", ".join(names), ", ".join(f"{weights[name]:.2f}" for name in models), fold,
+        fold, ", ".join(teacher_models), ", ".join(f"{weights[name]:.2f}" for name in models), fold,
     )  # fmt: skip
     predictions = pd.DataFrame(pooled, columns=cv.PROBABILITIES).assign(img=first_logits["img"].to_numpy())
-    return pseudo.make_pseudo_labels(predictions, config), pseudo.pseudo_label_sources(names, sorted(drivers))
+    return pseudo.make_pseudo_labels(predictions, config), pseudo.pseudo_label_sources(teacher_models, sorted(drivers))
 
 
 def track_pseudo_labels(pseudo_labels: pd.DataFrame, test_logits: pd.DataFrame) -> dict:

@@ -1,6 +1,6 @@
 """``pseudo_label`` nodes: each fold's pseudo-labels, from its own baseline or the baselines' blend; the comparison.
 
-The whole chain that registers as ``pseudo_label`` is assembled in ``pipeline_registry``.
+The whole chain that registers as ``pseudo_label`` is assembled in ``statefarm.pipelines.chain``.
 """
 
 from collections.abc import Sequence
@@ -8,6 +8,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from statefarm.pipelines import names
 from statefarm.pipelines.pseudo_label.nodes import (
     compare_models,
     make_blended_pseudo_labels,
@@ -42,13 +43,13 @@ def create_pipeline(
     """``<kind>.fold_<k>.pseudo_labels`` from ``<labels_from>.fold_<k>``: the one model that never saw fold k."""
     per_fold = []
     for fold in folds:
-        model = f"{labels_from}.fold_{fold}"
+        model = names.fold_model(labels_from, fold)
         labelling = update_wrapper(partial(make_pseudo_labels, model_name=model, fold=fold), make_pseudo_labels)
         inputs = [
             f"{model}.test_logits", f"{model}.test_neighbours", f"{model}.model",
             f"{labels_from}.calibration", f"{labels_from}.leave_fold_out_smoothing", "params:pseudo_label",
         ]  # fmt: skip
-        per_fold.append(_labels_and_metrics(labelling, inputs, f"{model}.test_logits", f"{kind}.fold_{fold}"))
+        per_fold.append(_labels_and_metrics(labelling, inputs, f"{model}.test_logits", names.fold_model(kind, fold)))
     return sum(per_fold, Pipeline([]))
 
 
@@ -65,14 +66,13 @@ def create_blended_pipeline(
         labelling = update_wrapper(
             partial(make_blended_pseudo_labels, models=list(models), fold=fold), make_blended_pseudo_labels
         )
-        teachers = [
-            f"{model}.{name}"
-            for model in models
-            for name in (f"fold_{fold}.test_logits", f"fold_{fold}.test_neighbours", f"fold_{fold}.model",
-                         "calibration", "leave_fold_out_smoothing")
-        ]  # fmt: skip
+        teachers = []
+        for model in models:
+            fold_model = names.fold_model(model, fold)
+            teachers += [f"{fold_model}.test_logits", f"{fold_model}.test_neighbours", f"{fold_model}.model",
+                         f"{model}.calibration", f"{model}.leave_fold_out_smoothing"]  # fmt: skip
         inputs = ["baseline.blend.blend_weights", "params:pseudo_label", *teachers]
-        per_fold.append(_labels_and_metrics(labelling, inputs, teachers[0], f"{namespace}.fold_{fold}"))
+        per_fold.append(_labels_and_metrics(labelling, inputs, teachers[0], names.fold_model(namespace, fold)))
     return sum(per_fold, Pipeline([]))
 
 

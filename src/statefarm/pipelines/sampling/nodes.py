@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from statefarm import splits
 from statefarm.config import parse_params
+from statefarm.data import splits
 
 
 def _labelled(image_index: pd.DataFrame) -> pd.DataFrame:

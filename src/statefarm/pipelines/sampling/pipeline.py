@@ -5,6 +5,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from statefarm.pipelines import names
 from statefarm.pipelines.sampling.nodes import assign_folds, split_by_driver
 
 
@@ -20,7 +21,7 @@ def create_pipeline(folds: Sequence[int] = (0,), **kwargs) -> Pipeline:
                     name="split_by_driver",
                 )
             ],
-            namespace=f"fold_{fold}",
+            namespace=names.fold(fold),
             inputs={"image_index", "driver_folds"},
         )
         for fold in folds

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from statefarm import competition
-from statefarm import submission as submissions
-from statefarm.layout import CLASS_NAMES
+from statefarm.data import competition
+from statefarm.data import submission as submissions
+from statefarm.data.layout import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 

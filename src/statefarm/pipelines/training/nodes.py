@@ -7,12 +7,14 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from statefarm import pseudo_labels as pseudo
-from statefarm import reports, run_summary, training
-from statefarm.blending import member_recipe
-from statefarm.cache import ImageCache, check_cache_matches_index
-from statefarm.checkpoints import CheckpointStore, differences
 from statefarm.config import parse_params
+from statefarm.data.cache import ImageCache, check_cache_matches_index
+from statefarm.evaluation import pseudo_labels as pseudo
+from statefarm.evaluation import reports
+from statefarm.evaluation.blending import member_recipe
+from statefarm.modeling import training
+from statefarm.modeling.checkpoints import CheckpointStore, differences
+from statefarm.runtime import run_summary
 
 
 def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> training.Recipe:

@@ -1,0 +1,185 @@
+"""Tune augmentation one transform at a time on the driver sample, then combine the winners.
+
+There is no rigorous way to choose augmentation (the lesson's point), so this is an
+honest search: a trial without augmentation, then for each candidate transform one
+trial per strength, every trial with the same seed, model and budget so their scores
+compare. A transform is kept at its best strength only when that beats no augmentation
+by more than ``margin``; the kept ones are combined and scored once more.
+Regularization is not tuned here: a small sample needs more of it than the full data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from statefarm.config import Params
+from statefarm.data.cache import ImageCache
+from statefarm.data.splits import check_disjoint
+from statefarm.modeling.augment import AugmentSpec
+from statefarm.modeling.models import ModelConfig
+from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.modeling.training import Recipe, TrainingConfig, fit_on_rows
+from statefarm.runtime import tracking
+from statefarm.runtime.run_summary import format_duration
+
+logger = logging.getLogger(__name__)
+
+NO_AUGMENTATION = "no_augmentation"
+SCAN_COLUMNS = (
+    "trial", "transform", "argument", "value", "spec", "valid_loss", "valid_loss_std", "valid_accuracy", "status",
+    "error",
+)  # fmt: skip
+
+
+class Candidate(Params):
+    """One albumentations transform and the strengths to try for one of its arguments."""
+
+    transform: str = Field(..., description="albumentations class name, e.g. Affine")
+    argument: str = Field(..., description="the argument the grid varies, e.g. translate_percent")
+    values: list[Any] = Field(..., min_length=1)
+    fixed: dict[str, Any] = Field(default_factory=dict, description="other arguments, e.g. p")
+
+    def spec(self, value: Any) -> AugmentSpec:
+        return [{self.transform: {**self.fixed, self.argument: value}}]
+
+
+class TuningConfig(Params):
+    """The scan: candidates, the keep-margin and the budget every trial gets."""
+
+    candidates: dict[str, Candidate]
+    margin: float = Field(0.0, ge=0, description="log-loss improvement over no augmentation needed to keep a transform")
+    repeats: int = Field(1, ge=1, description="seeds per trial; the score is their mean (short trials are noisy)")
+    model: ModelConfig
+    optimizer: OptimizerConfig = OptimizerConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    training: TrainingConfig = Field(..., description="the budget of one trial: epochs, batch size, device")
+
+    @property
+    def recipe(self) -> Recipe:
+        return Recipe(self.model, self.optimizer, self.scheduler, AnnealerConfig(), self.training)
+
+
+def _run_trial(
+    name: str,
+    spec: AugmentSpec,
+    params: dict[str, Any],
+    image_cache: ImageCache,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    config: TuningConfig,
+    seed: int,
+    clip: float,
+) -> dict[str, Any]:
+    row = {**params, "trial": name, "spec": json.dumps(spec), "valid_loss": math.nan, "valid_loss_std": math.nan}
+    row["valid_accuracy"] = math.nan
+    try:
+        trial_params = {**params, "spec": spec, "repeats": config.repeats}
+        with tracking.child_run(name, trial_params, {"stage": "augment_tuning"}) as log:
+            finals = [
+                fit_on_rows(
+                    image_cache, train, valid, config.recipe, spec, None, seed + repeat, clip, log_level=logging.DEBUG
+                ).history[-1]
+                for repeat in range(config.repeats)
+            ]
+            losses = np.array([final["valid_loss"] for final in finals])
+            scores = {
+                "valid_loss": float(losses.mean()),
+                "valid_loss_std": float(losses.std(ddof=1)) if len(losses) > 1 else math.nan,
+                "valid_accuracy": float(np.mean([final["valid_accuracy"] for final in finals])),
+            }
+            log({name: value for name, value in scores.items() if not math.isnan(value)})
+    except Exception as error:  # a broken candidate is a failed trial, not a failed scan
+        logger.warning("Trial %s failed: %s: %s", name, type(error).__name__, error)
+        return {**row, "status": "failed", "error": f"{type(error).__name__}: {error}"}
+    return {**row, **scores, "status": "ok", "error": ""}
+
+
+class ScanProgress:
+    """Logs "trial k/N" after each trial, with the scan's estimated time to go."""
+
+    def __init__(self, trials: int) -> None:
+        self.trials, self.done, self.started = trials, 0, time.perf_counter()
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        remaining = elapsed / self.done * max(self.trials - self.done, 0)
+        logger.info(
+            "Trial %d/%d %-28s valid log loss %.4f | ETA %s",
+            self.done, self.trials, row["trial"], row["valid_loss"], format_duration(remaining),
+        )  # fmt: skip
+        return row
+
+
+def scan_augmentations(
+    image_cache: ImageCache, sample: pd.DataFrame, config: TuningConfig, seed: int, clip: float
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the scan on the sample's train drivers, scored on its validation drivers.
+
+    Returns:
+        ``(scan, tuned)``: one row per trial (no augmentation, each transform and
+        strength, the combination), and the chosen spec with the scores behind the choice.
+    """
+    train = sample[sample["role"] == "train"].reset_index(drop=True)
+    valid = sample[sample["role"] == "valid"].reset_index(drop=True)
+    check_disjoint(train["subject"], valid["subject"])
+    trial = {"image_cache": image_cache, "train": train, "valid": valid, "config": config, "seed": seed, "clip": clip}
+
+    # Every candidate value, the trial without augmentation and (usually) the combination.
+    progress = ScanProgress(2 + sum(len(candidate.values) for candidate in config.candidates.values()))
+    plain = progress(_run_trial(NO_AUGMENTATION, [], {"transform": "none", "argument": "", "value": ""}, **trial))
+    if plain["status"] != "ok":
+        raise RuntimeError(f"the trial without augmentation failed: {plain['error']}")
+    rows, chosen, combined_spec = [plain], {}, []
+    for name, candidate in config.candidates.items():
+        results = [
+            progress(
+                _run_trial(
+                    f"{name}={json.dumps(value)}",
+                    candidate.spec(value),
+                    {"transform": name, "argument": candidate.argument, "value": json.dumps(value)},
+                    **trial,
+                )
+            )
+            for value in candidate.values
+        ]
+        rows += results
+        scored = [r for r in results if r["status"] == "ok"]
+        if not scored:
+            continue
+        best = min(scored, key=lambda r: r["valid_loss"])
+        if plain["valid_loss"] - best["valid_loss"] > config.margin:
+            chosen[name] = {"value": json.loads(best["value"]), "valid_loss": best["valid_loss"]}
+            combined_spec += json.loads(best["spec"])
+
+    tuned: dict[str, Any] = {
+        "augment": combined_spec,
+        "no_augmentation_valid_loss": plain["valid_loss"],
+        "chosen": chosen,
+        "margin": config.margin,
+    }
+    if combined_spec:
+        combined = progress(
+            _run_trial("combined", combined_spec, {"transform": "combined", "argument": "", "value": ""}, **trial)
+        )
+        rows.append(combined)
+        tuned["combined_valid_loss"] = combined["valid_loss"]
+        best_single = min(choice["valid_loss"] for choice in chosen.values())
+        if not combined["valid_loss"] <= best_single:
+            tuned["note"] = (
+                f"the combination scores {combined['valid_loss']:.4f}, worse than the best single transform "
+                f"({best_single:.4f}): the winners interact; consider keeping fewer of them or weaker values"
+            )
+            logger.warning("Augmentation scan: %s", tuned["note"])
+    else:
+        tuned["note"] = "no transform beat no augmentation by more than the margin: train without augmentation"
+    logger.info("Tuned augmentations: %s", json.dumps(combined_spec))
+    return pd.DataFrame(rows).loc[:, list(SCAN_COLUMNS)], tuned

@@ -1,0 +1,6 @@
+"""Where and how a run executes.
+
+Devices and process placement (``placement``), distributed training (``distributed``),
+worker pools (``parallel``), MLflow tracking (``tracking``), the end-of-run summary
+(``run_summary``), write-then-rename (``atomic``), the MLflow UI command (``mlflow_ui``).
+"""

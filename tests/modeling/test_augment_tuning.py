@@ -1,0 +1,124 @@
+import json
+import logging
+import re
+
+import mlflow
+import pandas as pd
+import pytest
+
+from statefarm.data.splits import SampleConfig, SplitConfig, assign_folds, make_sample, split_fold
+from statefarm.modeling.augment import build_transform
+from statefarm.modeling.augment_tuning import TuningConfig, scan_augmentations
+from statefarm.modeling.training import choose_augmentations
+from statefarm.pipelines.training.pipeline import create_pipeline as training_pipeline
+
+GRID = {
+    "shift": {
+        "transform": "Affine", "argument": "translate_percent", "values": [[-0.02, 0.02], [-0.3, 0.3]],
+        "fixed": {"p": 1.0},
+    },
+    "broken": {"transform": "Affine", "argument": "no_such_argument", "values": [1, 2]},
+    "brightness": {
+        "transform": "RandomBrightnessContrast", "argument": "brightness_limit", "values": [0.1, 0.6],
+        "fixed": {"contrast_limit": 0.0, "p": 1.0},
+    },
+}  # fmt: skip
+
+
+def _config(**changes) -> TuningConfig:
+    params = {
+        "candidates": GRID,
+        "margin": 0.0,
+        "model": {"name": "statefarm_small_cnn"},
+        "training": {"epochs": 2, "batch_size": 16, "num_workers": 0, "device": "cpu"},
+    }
+    return TuningConfig.model_validate(params | changes)
+
+
+@pytest.fixture(scope="module")
+def sample(prepared_data):
+    image_index, _ = prepared_data
+    train = image_index[image_index["split"] == "train"]
+    split = split_fold(train, assign_folds(train, SplitConfig(n_folds=3), seed=0), fold=0)
+    return make_sample(train, split, SampleConfig(train_drivers=3, valid_drivers=2, images_per_class=3), seed=0)
+
+
+def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_data, sample, caplog):
+    _, cache = prepared_data
+    with mlflow.start_run() as parent, caplog.at_level(logging.INFO, logger="statefarm.modeling.augment_tuning"):
+        scan, tuned = scan_augmentations(cache, sample, _config(), seed=0, clip=1e-3)
+        assert mlflow.active_run().info.run_id == parent.info.run_id  # the trials' runs ended, not the parent
+
+    assert scan["trial"].tolist()[:7] == [
+        "no_augmentation", "shift=[-0.02, 0.02]", "shift=[-0.3, 0.3]", "broken=1", "broken=2",
+        "brightness=0.1", "brightness=0.6",
+    ]  # fmt: skip
+    broken = scan[scan["transform"] == "broken"]
+    assert (broken["status"] == "failed").all() and broken["error"].str.contains("no_such_argument").all()
+    ok = scan[scan["status"] == "ok"].set_index("trial")
+    plain = ok.at["no_augmentation", "valid_loss"]
+    expected = []
+    for name in ("shift", "brightness"):
+        trials = ok[ok["transform"] == name]
+        best = trials["valid_loss"].idxmin()
+        if trials.at[best, "valid_loss"] < plain:
+            expected += json.loads(trials.at[best, "spec"])
+    assert tuned["augment"] == expected
+    assert ("combined" in ok.index) == bool(expected)
+    build_transform(tuned["augment"])  # the result is a valid spec
+    progress = [record.getMessage() for record in caplog.records if re.match(r"Trial \d+/", record.getMessage())]
+    assert len(progress) == len(scan) and progress[0].startswith("Trial 1/") and "ETA" in progress[-1]
+    assert progress[-1].startswith(f"Trial {len(scan)}/")  # the total counts every trial that ran
+
+    children = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
+    )
+    assert len(children) == len(scan)
+    by_name = {run.info.run_name: run for run in children}
+    assert by_name["shift=[-0.3, 0.3]"].data.params["transform"] == "shift"
+    assert by_name["shift=[-0.3, 0.3]"].data.params["argument"] == "translate_percent"
+    assert "valid_loss" in by_name["shift=[-0.3, 0.3]"].data.metrics
+    assert by_name["broken=1"].info.status == "FAILED"
+
+    scan_again, tuned_again = scan_augmentations(cache, sample, _config(), seed=0, clip=1e-3)
+    assert tuned_again["augment"] == tuned["augment"]
+    pd.testing.assert_series_equal(scan_again["valid_loss"], scan["valid_loss"])
+
+
+def test_a_huge_margin_keeps_nothing(prepared_data, sample):
+    _, cache = prepared_data
+    config = _config(candidates={"shift": GRID["shift"]}, margin=10.0, repeats=2)
+    scan, tuned = scan_augmentations(cache, sample, config, seed=0, clip=1e-3)
+    assert tuned["augment"] == [] and "no transform beat no augmentation" in tuned["note"]
+    assert "combined" not in set(scan["trial"])
+    # Two seeds per trial: the score is their mean, and their spread is reported.
+    once = config.model_copy(update={"repeats": 1})
+    seed0, _ = scan_augmentations(cache, sample, once, seed=0, clip=1e-3)
+    seed1, _ = scan_augmentations(cache, sample, once, seed=1, clip=1e-3)
+    assert scan["valid_loss_std"].notna().all() and seed0["valid_loss_std"].isna().all()
+    pd.testing.assert_series_equal(
+        scan["valid_loss"], (seed0["valid_loss"] + seed1["valid_loss"]) / 2, check_exact=False, rtol=1e-9
+    )
+
+
+def test_training_uses_the_tuned_spec_when_there_is_one():
+    configured = [{"Affine": {"rotate": 5}}]
+    tuned = {"augment": [{"GaussianBlur": {"blur_limit": [3, 3]}}]}
+    assert choose_augmentations(tuned, configured, use_tuned=True) == tuned["augment"]
+    assert choose_augmentations(None, configured, use_tuned=True) == configured
+    assert choose_augmentations(tuned, configured, use_tuned=False) == configured
+    assert "tuned_augmentations" in training_pipeline().inputs()
+
+
+@pytest.mark.parametrize(
+    ("main", "member", "scans"),
+    [(True, {}, True), (False, {}, False), (False, {"training": {"use_tuned_augmentations": True}}, True)],
+)
+def test_the_whole_chain_runs_the_scan_only_when_a_model_augments_with_its_result(main, member, scans):
+    from statefarm.pipelines.chain import build_pipelines, plan_pipelines
+
+    registered = build_pipelines(plan_pipelines(None, {"members": {"cnn": member}}, {"use_tuned_augmentations": main}))
+    chain = {node.name: node for node in registered["pseudo_label"].nodes}
+    assert ("tune_augmentations" in chain) is scans  # twelve minutes of CPU on real80x60, for nothing
+    assert "tuned_augmentations" in chain["baseline.cnn.fold_0.train_model"].inputs  # read when it exists
+    assert "tune_augmentations" in {node.name for node in registered["augment_tuning"].nodes}
