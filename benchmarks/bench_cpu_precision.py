@@ -1,4 +1,4 @@
-"""float32 against bf16 autocast on the CPU (``training.cpu_amp``, ``inference.cpu_amp``).
+"""float32 against bf16 autocast on the CPU (``runtime.cpu_amp``, ``inference.cpu_amp``).
 
 bf16 pays on a CPU only where oneDNN has native bf16 kernels (AMX or AVX512-BF16) and only
 for some layers: plain convolutions speed up, depthwise ones (EfficientNet) slow down in

@@ -21,6 +21,7 @@ import torch
 from statefarm.data.cache import ImageCache
 from statefarm.evaluation.inference import InferenceConfig, predict_probabilities
 from statefarm.modeling.models import ModelConfig, create_model, model_data_config
+from statefarm.runtime.config import RuntimeConfig
 
 TEST_IMAGES, PASSES = 79_726, 10
 
@@ -45,16 +46,17 @@ def main() -> None:
     args = parser.parse_args()
     cache, checkpoint = _cache(args.images), _checkpoint()
     names = list(cache.ids)
-    predict_probabilities(checkpoint, cache, names[:64], InferenceConfig(num_workers=0, device="cpu"))  # warm up
+    on_cpu = RuntimeConfig(device="cpu", num_workers=0)
+    predict_probabilities(checkpoint, cache, names[:64], InferenceConfig(), on_cpu)  # warm up
 
     print(f"efficientnet_lite0 at 96x128 from a 60x80 cache, {args.images} images, {torch.get_num_threads()} threads")
     print(f"{'runtime':<12} {'batch':>5} {'images/s':>9} {'vs torch':>9} {'max |dlogp|':>12} {'10 x 79,726':>12}")
     baseline, reference = None, None
     for batch_size in args.batch_sizes:
         for runtime in ("torch", "onnxruntime"):
-            config = InferenceConfig(batch_size=batch_size, num_workers=0, device="cpu", cpu_runtime=runtime)
+            config = InferenceConfig(batch_size=batch_size, cpu_runtime=runtime)
             start = time.perf_counter()
-            probabilities = predict_probabilities(checkpoint, cache, names, config)
+            probabilities = predict_probabilities(checkpoint, cache, names, config, on_cpu)
             rate = len(names) / (time.perf_counter() - start)
             baseline = baseline or rate
             reference = np.log(probabilities) if reference is None else reference

@@ -43,9 +43,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 "$PYTHON" benchmarks/gpu_check.py --device cuda
 
 # The demo chain, on CUDA: conf/demo's CPU settings switched to the GPU from the command line.
-cuda="training.device=cuda,training.amp=true,training.channels_last=true,training.num_workers=8"
-cuda="$cuda,inference.device=cuda,inference.amp=true,inference.channels_last=true"
-cuda="$cuda,augment_tuning.training.device=cuda,augment_tuning.training.amp=true"
+cuda="runtime.device=cuda,runtime.amp=true,runtime.channels_last=true,runtime.num_workers=8,inference.amp=true"
 started=$(date +%s)
 "$PYTHON" -m kedro run --env=demo --pipelines=demo_data
 "$PYTHON" -m kedro run --env=demo --pipelines=pseudo_label --params="$cuda"

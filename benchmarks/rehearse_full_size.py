@@ -121,6 +121,7 @@ def predict(raw: Path, work: Path) -> None:
     from statefarm.data.layout import readable_test_images
     from statefarm.evaluation.inference import InferenceConfig, predict_with_features
     from statefarm.modeling.models import ModelConfig, create_model, model_data_config
+    from statefarm.runtime.config import RuntimeConfig
 
     catalog = _catalog(raw, work, {})
     cache, names = catalog.load("image_cache"), readable_test_images(catalog.load("image_index"))
@@ -132,10 +133,13 @@ def predict(raw: Path, work: Path) -> None:
         "model_info": info,
         "data_config": model_data_config(model, cache.image_size),
     }
-    config = InferenceConfig(**_parameters()["inference"]).model_copy(
+    parameters = _parameters()
+    where = RuntimeConfig(**parameters["runtime"]).model_copy(
         update={"device": "cpu", "num_workers": min(os.cpu_count(), 8)}
     )
-    probabilities, features = predict_with_features(checkpoint, cache, names, config)
+    probabilities, features = predict_with_features(
+        checkpoint, cache, names, InferenceConfig(**parameters["inference"]), where
+    )
     pd.DataFrame(probabilities, columns=list(CLASS_NAMES)).assign(img=names).to_parquet(
         work / "test_predictions.parquet"
     )

@@ -30,10 +30,8 @@ SMALL_DEMO = {
     },
     "num_workers": 1,
     "split": {"valid_drivers": None, "n_folds": 2, "fold": "all"},
-    "training": {
-        "epochs": 2, "batch_size": 32, "num_workers": 0, "device": "cpu", "amp": False,
-        "channels_last": False, "compile": False, "resume": False, "use_tuned_augmentations": True,
-    },
+    "training": {"epochs": 2, "batch_size": 32, "resume": False, "use_tuned_augmentations": True},
+    "runtime": {"device": "cpu", "amp": False, "channels_last": False, "compile": False, "num_workers": 0},
 }  # fmt: skip
 
 # Replaces the scan of the copy (conf/base's grid and conf/demo's budget): parameters merge
@@ -42,7 +40,7 @@ TINY_GRID = """
 augment_tuning:
   margin: 0.0
   model: {name: statefarm_small_cnn}
-  training: {epochs: 1, batch_size: 32, num_workers: 0, device: cpu}
+  training: {epochs: 1, batch_size: 32}
   candidates:
     shift: {transform: Affine, argument: translate_percent, values: [[-0.05, 0.05]]}
 """

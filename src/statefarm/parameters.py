@@ -27,6 +27,7 @@ from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerC
 from statefarm.modeling.training import Recipe, TrainingConfig
 from statefarm.pipelines.collab.nodes import CollabConfig
 from statefarm.pipelines.data_prep.nodes import ImageCacheConfig
+from statefarm.runtime.config import RuntimeConfig
 
 
 class SubmissionConfig(Params):
@@ -57,6 +58,7 @@ class ProjectParameters(Params):
     inference: InferenceConfig
     pseudo_label: PseudoLabelConfig
     submission: SubmissionConfig
+    runtime: RuntimeConfig
     collab: CollabConfig
 
 
@@ -83,6 +85,8 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
             member_recipe(parameters, parameters["blend"]["members"][name]), key=f"blend.members.{name}."
         )
         models[f"blend.members.{name}.model"] = recipe.model
+        own_runtime = parameters["blend"]["members"][name].get("runtime") or {}
+        parse_params(RuntimeConfig, {**parameters["runtime"], **own_runtime}, f"blend.members.{name}.runtime")
     for key, model in models.items():
         check_weights_file(model, key)
     build_transform(validated.augment, key="augment")

@@ -158,9 +158,10 @@ def test_the_real80x60_environment_fine_tunes_lite0_alone_upscaled_and_a_small_c
     small_cnn = {
         "model": {"name": "statefarm_small_cnn", "pretrained": False, "pretrained_file": None, "weight_map": None,
                   "input_size": None},
-        "training": {"epochs": 5, "label_smoothing": 0.0, "cpu_amp": True},
+        "training": {"epochs": 5, "label_smoothing": 0.0},
+        "runtime": {"cpu_amp": True},
     }  # fmt: skip
     recipe = blending.member_recipe(raw, small_cnn)
     assert recipe["model"]["name"] == "statefarm_small_cnn" and recipe["model"]["input_size"] is None
-    assert recipe["training"]["device"] == "cpu" and recipe["training"]["epochs"] > parameters.training.epochs
+    assert recipe["training"]["epochs"] > parameters.training.epochs
     assert validate_parameters(raw | {"blend": {"members": {"small_cnn": small_cnn}}}).blend.members["small_cnn"]

@@ -11,6 +11,7 @@ from statefarm.modeling.augment import build_transform
 from statefarm.modeling.augment_tuning import TuningConfig, scan_augmentations
 from statefarm.modeling.training import choose_augmentations
 from statefarm.pipelines.training.pipeline import create_pipeline as training_pipeline
+from statefarm.runtime.config import RuntimeConfig
 
 GRID = {
     "shift": {
@@ -30,9 +31,12 @@ def _config(**changes) -> TuningConfig:
         "candidates": GRID,
         "margin": 0.0,
         "model": {"name": "statefarm_small_cnn"},
-        "training": {"epochs": 2, "batch_size": 16, "num_workers": 0, "device": "cpu"},
+        "training": {"epochs": 2, "batch_size": 16},
     }
     return TuningConfig.model_validate(params | changes)
+
+
+CPU = RuntimeConfig(device="cpu", num_workers=0)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def sample(prepared_data):
 def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_data, sample, caplog):
     _, cache = prepared_data
     with mlflow.start_run() as parent, caplog.at_level(logging.INFO, logger="statefarm.modeling.augment_tuning"):
-        scan, tuned = scan_augmentations(cache, sample, _config(), seed=0, clip=1e-3)
+        scan, tuned = scan_augmentations(cache, sample, _config(), CPU, seed=0, clip=1e-3)
         assert mlflow.active_run().info.run_id == parent.info.run_id  # the trials' runs ended, not the parent
 
     assert scan["trial"].tolist()[:7] == [
@@ -80,7 +84,7 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
     assert "valid_loss" in by_name["shift=[-0.3, 0.3]"].data.metrics
     assert by_name["broken=1"].info.status == "FAILED"
 
-    scan_again, tuned_again = scan_augmentations(cache, sample, _config(), seed=0, clip=1e-3)
+    scan_again, tuned_again = scan_augmentations(cache, sample, _config(), CPU, seed=0, clip=1e-3)
     assert tuned_again["augment"] == tuned["augment"]
     pd.testing.assert_series_equal(scan_again["valid_loss"], scan["valid_loss"])
 
@@ -88,13 +92,13 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
 def test_a_huge_margin_keeps_nothing(prepared_data, sample):
     _, cache = prepared_data
     config = _config(candidates={"shift": GRID["shift"]}, margin=10.0, repeats=2)
-    scan, tuned = scan_augmentations(cache, sample, config, seed=0, clip=1e-3)
+    scan, tuned = scan_augmentations(cache, sample, config, CPU, seed=0, clip=1e-3)
     assert tuned["augment"] == [] and "no transform beat no augmentation" in tuned["note"]
     assert "combined" not in set(scan["trial"])
     # Two seeds per trial: the score is their mean, and their spread is reported.
     once = config.model_copy(update={"repeats": 1})
-    seed0, _ = scan_augmentations(cache, sample, once, seed=0, clip=1e-3)
-    seed1, _ = scan_augmentations(cache, sample, once, seed=1, clip=1e-3)
+    seed0, _ = scan_augmentations(cache, sample, once, CPU, seed=0, clip=1e-3)
+    seed1, _ = scan_augmentations(cache, sample, once, CPU, seed=1, clip=1e-3)
     assert scan["valid_loss_std"].notna().all() and seed0["valid_loss_std"].isna().all()
     pd.testing.assert_series_equal(
         scan["valid_loss"], (seed0["valid_loss"] + seed1["valid_loss"]) / 2, check_exact=False, rtol=1e-9

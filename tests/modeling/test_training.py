@@ -34,6 +34,9 @@ from statefarm.modeling.training import (
     load_classifier,
     train_classifier,
 )
+from statefarm.runtime.config import RuntimeConfig
+
+CPU = RuntimeConfig(device="cpu", num_workers=0)
 
 CHANCE = math.log(10)
 
@@ -45,15 +48,15 @@ def split(prepared_data):
     return split_fold(train, assign_folds(train, SplitConfig(n_folds=3), seed=0), fold=0)
 
 
-def _train(prepared_data, split, store, epochs=5, **training):
+def _train(prepared_data, split, store, epochs=5, where=CPU, **training):
     image_index, cache = prepared_data
     return train_classifier(
         cache, image_index, split,
         Recipe(
             ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
-            AnnealerConfig(), TrainingConfig(epochs=epochs, batch_size=16, num_workers=0, **training),
+            AnnealerConfig(), TrainingConfig(epochs=epochs, batch_size=16, **training),
         ),
-        augment=[{"Affine": {"translate_percent": 0.02, "p": 0.5}}], store=store, seed=0, clip=1e-3,
+        where, augment=[{"Affine": {"translate_percent": 0.02, "p": 0.5}}], store=store, seed=0, clip=1e-3,
     )  # fmt: skip
 
 
@@ -101,12 +104,14 @@ def test_cpu_amp_on_a_cpu_without_native_bf16_says_to_turn_it_off(monkeypatch, c
         engine.prepare_model(torch.nn.Linear(2, 2), engine.Runtime(torch.device("cpu"), cpu_amp=False))
         assert not caplog.text
         engine.prepare_model(torch.nn.Linear(2, 2), engine.Runtime(torch.device("cpu"), cpu_amp=True))
-    assert "no native bf16" in caplog.text and "training.cpu_amp" in caplog.text
+    assert "no native bf16" in caplog.text and "runtime.cpu_amp" in caplog.text
 
 
 def test_a_small_cnn_learns_in_bf16_on_the_cpu(prepared_data, split, tmp_path, caplog):
     with caplog.at_level("INFO", logger="statefarm.modeling.training"):
-        model, history, valid_predictions = _train(prepared_data, split, CheckpointStore(tmp_path), cpu_amp=True)
+        model, history, valid_predictions = _train(
+            prepared_data, split, CheckpointStore(tmp_path), where=CPU.model_copy(update={"cpu_amp": True})
+        )
     assert re.search(r"on cpu \(\d+ threads?, bf16\)", caplog.text)
     assert history["valid_loss"].iloc[-1] < CHANCE - 0.1
     logits = valid_predictions.filter(like="logit_").to_numpy()
@@ -116,8 +121,8 @@ def test_a_small_cnn_learns_in_bf16_on_the_cpu(prepared_data, split, tmp_path, c
     image_index, cache = prepared_data
     names = valid_predictions["img"].tolist()
     validated = softmax(logits.astype(np.float64), axis=1)
-    followed = predict_probabilities(model, cache, names, InferenceConfig(num_workers=0, device="cpu"))
-    forced = predict_probabilities(model, cache, names, InferenceConfig(num_workers=0, device="cpu", cpu_amp=False))
+    followed = predict_probabilities(model, cache, names, InferenceConfig(), CPU)
+    forced = predict_probabilities(model, cache, names, InferenceConfig(cpu_amp=False), CPU)
     np.testing.assert_allclose(followed, validated, atol=1e-6)
     assert np.abs(forced - validated).max() > 1e-5  # float32 would submit other numbers than those scored
 
@@ -153,11 +158,11 @@ def test_a_model_trains_validates_and_predicts_at_its_input_size_not_the_caches(
     image_index, cache = prepared_data
     recipe = Recipe(
         ModelConfig(name="statefarm_small_cnn", input_size=(48, 64)), OptimizerConfig(opt="adamw", lr=1e-3),
-        SchedulerConfig(), AnnealerConfig(), TrainingConfig(epochs=1, batch_size=16, num_workers=0),
+        SchedulerConfig(), AnnealerConfig(), TrainingConfig(epochs=1, batch_size=16),
     )  # fmt: skip
     augment = [{"Affine": {"translate_percent": 0.02, "p": 0.5}}]
     model, _, valid_predictions = train_classifier(
-        cache, image_index, split, recipe, augment, CheckpointStore(tmp_path), seed=0, clip=1e-3
+        cache, image_index, split, recipe, CPU, augment, CheckpointStore(tmp_path), seed=0, clip=1e-3
     )
     assert cache.image_size == (24, 32) and model["data_config"]["input_size"] == [3, 48, 64]
     first = cache.images[cache.rows[valid_predictions.at[0, "img"]]]
@@ -167,7 +172,7 @@ def test_a_model_trains_validates_and_predicts_at_its_input_size_not_the_caches(
     expected = torch.tensor(valid_predictions.filter(like="logit_").iloc[0].to_numpy())
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)  # validated on the upscaled image
     names = valid_predictions["img"].tolist()[:8]
-    predicted = predict_probabilities(model, cache, names, InferenceConfig(num_workers=0, device="cpu"))
+    predicted = predict_probabilities(model, cache, names, InferenceConfig(), CPU)
     validated = softmax(valid_predictions.filter(like="logit_").to_numpy(np.float64)[:8], axis=1)
     np.testing.assert_allclose(predicted, validated, atol=1e-5)  # inference feeds it the same images
     assert ModelConfig(name="efficientnet_lite0", input_size="96x128").input_size == (96, 128)  # --params' form
@@ -182,13 +187,15 @@ def test_a_pseudo_labelled_epoch_makes_the_steps_of_its_labelled_share(prepared_
     labels = pd.DataFrame({"img": test_images, **{name: 0.1 for name in CLASS_NAMES}})
     recipe = Recipe(
         ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
-        AnnealerConfig(), TrainingConfig(epochs=1, batch_size=16, num_workers=0),
+        AnnealerConfig(), TrainingConfig(epochs=1, batch_size=16),
     )  # fmt: skip
     labelled = len(labelled_rows(image_index, split["train_drivers"]))
     for share in (1.0, 0.5):
         store = CheckpointStore(tmp_path / str(share))
         pseudo = PseudoTraining(labels, 0.25, labelled_share=share)
-        model, _, _ = train_classifier(cache, image_index, split, recipe, None, store, seed=0, clip=1e-3, pseudo=pseudo)
+        model, _, _ = train_classifier(
+            cache, image_index, split, recipe, CPU, None, store, seed=0, clip=1e-3, pseudo=pseudo
+        )
         steps = int(store.load("last")["optimizer"]["state"][0]["step"])
         assert steps == -(-round(share * labelled) // 12)  # 12 labelled images a batch, 4 pseudo-labelled
         assert model["run"]["pseudo_labels"]["labelled_share"] == share  # a resume refuses another share

@@ -22,6 +22,7 @@ from statefarm.modeling.training import (
     load_classifier,
     train_classifier,
 )
+from statefarm.runtime.config import RuntimeConfig
 
 # Two processes on global batches of 16 see other shuffles than one process, so their
 # validation losses differ by noise alone: on this tiny problem well within this much.
@@ -35,12 +36,16 @@ def split(prepared_data):
     return split_fold(train, assign_folds(train, SplitConfig(n_folds=3), seed=0), fold=0)
 
 
-def _recipe(devices, epochs=2, resume=False):
-    training = TrainingConfig(epochs=epochs, batch_size=16, num_workers=0, devices=devices, resume=resume)
+def _recipe(epochs=2, resume=False):
+    training = TrainingConfig(epochs=epochs, batch_size=16, resume=resume)
     return Recipe(
         ModelConfig(name="statefarm_small_cnn"), OptimizerConfig(opt="adamw", lr=1e-3), SchedulerConfig(),
         AnnealerConfig(), training,
     )  # fmt: skip
+
+
+def _on(devices):
+    return RuntimeConfig(device="cpu", num_workers=0, devices=devices)
 
 
 class _Interrupted(Exception):
@@ -51,11 +56,11 @@ class _Interrupted(Exception):
 def test_two_processes_train_checkpoint_once_and_log_like_one(prepared_data, split, tmp_path, caplog):
     image_index, cache = prepared_data
     _, one, _ = train_classifier(
-        cache, image_index, split, _recipe(devices=1), None, CheckpointStore(tmp_path / "one"), 0, 1e-3
+        cache, image_index, split, _recipe(), _on(1), None, CheckpointStore(tmp_path / "one"), 0, 1e-3
     )
     with mlflow.start_run() as parent, caplog.at_level("INFO", logger="statefarm.modeling.training"):
         model, two, predictions = train_classifier(
-            cache, image_index, split, _recipe(devices=2), None, CheckpointStore(tmp_path / "two"), 0, 1e-3, "model"
+            cache, image_index, split, _recipe(), _on(2), None, CheckpointStore(tmp_path / "two"), 0, 1e-3, "model"
         )
     share = max(1, os.cpu_count() // 2)  # each process gets half the cores, and the log line says so
     assert f"on cpu ({share} thread{'s' * (share > 1)}) x 2 processes" in caplog.text
@@ -98,8 +103,8 @@ def test_a_run_stopped_on_one_process_resumes_on_two(prepared_data, split, tmp_p
             raise _Interrupted
 
     with pytest.raises(_Interrupted):
-        fit_on_rows(cache, train, valid, _recipe(devices=1, epochs=3), None, store, 0, 1e-3, stop_after_two_epochs)
-    resumed = fit_on_rows(cache, train, valid, _recipe(devices=2, epochs=3, resume=True), None, store, 0, 1e-3)
+        fit_on_rows(cache, train, valid, _recipe(epochs=3), _on(1), None, store, 0, 1e-3, stop_after_two_epochs)
+    resumed = fit_on_rows(cache, train, valid, _recipe(epochs=3, resume=True), _on(2), None, store, 0, 1e-3)
     assert [row["epoch"] for row in resumed.history] == [0, 1, 2]  # the first two from the checkpoint
     assert [row["valid_loss"] for row in resumed.history[:2]] == pytest.approx(done)
     assert store.load("last")["epoch"] == 2

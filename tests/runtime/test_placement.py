@@ -33,7 +33,7 @@ def test_a_data_parallel_claim_waits_for_enough_free_gpus_and_too_many_is_an_err
             assert pair == [1, 2]
     with pool.claim(3) as every:
         assert every == [0, 1, 2]  # all were given back, even after the nested blocks
-    with pytest.raises(ValueError, match="training.devices asks for 4 GPUs; this machine has 3"):
+    with pytest.raises(ValueError, match="runtime.devices asks for 4 GPUs; this machine has 3"):
         with pool.claim(4):
             pass
 

@@ -37,13 +37,15 @@ LOG_FLOOR = 1e-6  # of a model's probability, before its log
 
 
 class MemberRecipe(Params):
-    """The keys of a member's recipe that differ from the main one, section by section (``model``, ...)."""
+    """The keys of a member's recipe that differ from the main one, section by section (``model``, ...),
+    and of the ``runtime`` it trains with (its precision, say)."""
 
     model: dict[str, Any] = {}
     optimizer: dict[str, Any] = {}
     scheduler: dict[str, Any] = {}
     annealer: dict[str, Any] = {}
     training: dict[str, Any] = {}
+    runtime: dict[str, Any] = {}
 
 
 class BlendConfig(Params):

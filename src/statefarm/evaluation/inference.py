@@ -22,19 +22,20 @@ from statefarm.modeling.augment import AugmentSpec, at_input_size, build_transfo
 from statefarm.modeling.loaders import CachedImageDataset, make_loader
 from statefarm.modeling.training import load_classifier
 from statefarm.runtime import placement
+from statefarm.runtime.config import RuntimeConfig
 
 logger = logging.getLogger(__name__)
 
 
 class InferenceConfig(Params):
-    """How to predict: batch size, device, test-time augmentations, calibration and the fold ensemble."""
+    """How to predict: batch size, precision, test-time augmentations, calibration and the fold ensemble.
+
+    Where it predicts (device, workers, memory layout) is the run's ``RuntimeConfig``.
+    """
 
     batch_size: int = Field(256, ge=1)
-    num_workers: int = Field(4, ge=0)
-    device: str = "auto"
     amp: bool | None = Field(None, description="bf16 autocast on CUDA; null: as the model was validated")
     cpu_amp: bool | None = Field(None, description="bf16 autocast on the CPU; null: as the model was validated")
-    channels_last: bool = True
     cpu_runtime: Literal["onnxruntime", "torch"] = Field(
         "onnxruntime", description="what predicts float32 on the CPU; bf16 predictions always run in torch"
     )
@@ -71,6 +72,7 @@ def predict_probabilities(
     image_cache: ImageCache,
     names: list[str],
     config: InferenceConfig,
+    where: RuntimeConfig,
     temperature: float = 1.0,
     seed: int = 0,
 ) -> np.ndarray:
@@ -79,22 +81,30 @@ def predict_probabilities(
     The model is rebuilt from the checkpoint, normalized with the mean and std it was
     trained with, and fed images at the size it was trained at.
     """
-    return _predict(checkpoint, image_cache, names, config, temperature, seed, keep_features=False)[0]
+    return _predict(checkpoint, image_cache, names, config, where, temperature, seed, keep_features=False)[0]
 
 
 def predict_with_features(
-    checkpoint: dict[str, Any], image_cache: ImageCache, names: list[str], config: InferenceConfig, seed: int = 0
+    checkpoint: dict[str, Any],
+    image_cache: ImageCache,
+    names: list[str],
+    config: InferenceConfig,
+    where: RuntimeConfig,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``predict_probabilities``, and the features the model's classifier saw for the plain view, in one pass."""
-    return _predict(checkpoint, image_cache, names, config, 1.0, seed, keep_features=True)
+    return _predict(checkpoint, image_cache, names, config, where, 1.0, seed, keep_features=True)
 
 
-def _predict(checkpoint, image_cache, names, config, temperature, seed, keep_features):
-    with placement.claim_devices(config.device) as (device,):
-        return _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features)
+def _predict(checkpoint, image_cache, names, config, where, temperature, seed, keep_features):
+    with placement.claim_devices(where.device) as (device,):
+        runtime = prediction_runtime(device, checkpoint, config, where.channels_last)
+        return _predict_on(runtime, checkpoint, image_cache, names, config, where, temperature, seed, keep_features)
 
 
-def prediction_runtime(device: torch.device, checkpoint: dict[str, Any], config: InferenceConfig) -> engine.Runtime:
+def prediction_runtime(
+    device: torch.device, checkpoint: dict[str, Any], config: InferenceConfig, channels_last: bool = True
+) -> engine.Runtime:
     """Where and in which precision to predict with ``checkpoint``.
 
     ``amp`` or ``cpu_amp`` left null predicts in the precision the model's validation
@@ -106,11 +116,10 @@ def prediction_runtime(device: torch.device, checkpoint: dict[str, Any], config:
     validated = checkpoint["model_info"].get("valid_precision")
     amp = config.amp if config.amp is not None else validated != "float32"
     cpu_amp = config.cpu_amp if config.cpu_amp is not None else validated == "bf16"
-    return engine.Runtime(device, amp, config.channels_last, cpu_amp)
+    return engine.Runtime(device, amp, channels_last, cpu_amp)
 
 
-def _predict_on(device, checkpoint, image_cache, names, config, temperature, seed, keep_features):
-    runtime = prediction_runtime(device, checkpoint, config)
+def _predict_on(runtime, checkpoint, image_cache, names, config, where, temperature, seed, keep_features):
     data_config = checkpoint["data_config"]
     model = load_classifier(checkpoint).eval()
     forward, predictor = _forward_pass(model, runtime, data_config, config, keep_features)
@@ -123,7 +132,7 @@ def _predict_on(device, checkpoint, image_cache, names, config, temperature, see
         view_transform = build_transform(spec, seed + view, key="inference.tta")
         transform = at_input_size(view_transform, image_cache.image_size, trained_size, seed + view)
         dataset = CachedImageDataset(image_cache.images, rows, np.zeros(len(rows), np.int64), transform)
-        loader = make_loader(dataset, config.batch_size, False, config.num_workers, runtime.device, seed)
+        loader = make_loader(dataset, config.batch_size, False, where.num_workers, runtime.device, seed)
         logits, view_features = forward(loader, keep_features and view == 0)
         features = view_features if view == 0 else features
         total += F.softmax(logits.double() / temperature, dim=1).numpy()

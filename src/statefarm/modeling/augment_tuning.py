@@ -28,6 +28,7 @@ from statefarm.modeling.models import ModelConfig
 from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 from statefarm.modeling.training import Recipe, TrainingConfig, fit_on_rows
 from statefarm.runtime import tracking
+from statefarm.runtime.config import RuntimeConfig
 from statefarm.runtime.run_summary import format_duration
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class TuningConfig(Params):
     model: ModelConfig
     optimizer: OptimizerConfig = OptimizerConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
-    training: TrainingConfig = Field(..., description="the budget of one trial: epochs, batch size, device")
+    training: TrainingConfig = Field(..., description="the budget of one trial: epochs, batch size")
 
     @property
     def recipe(self) -> Recipe:
@@ -75,6 +76,7 @@ def _run_trial(
     train: pd.DataFrame,
     valid: pd.DataFrame,
     config: TuningConfig,
+    where: RuntimeConfig,
     seed: int,
     clip: float,
 ) -> dict[str, Any]:
@@ -85,7 +87,16 @@ def _run_trial(
         with tracking.child_run(name, trial_params, {"stage": "augment_tuning"}) as log:
             finals = [
                 fit_on_rows(
-                    image_cache, train, valid, config.recipe, spec, None, seed + repeat, clip, log_level=logging.DEBUG
+                    image_cache,
+                    train,
+                    valid,
+                    config.recipe,
+                    where,
+                    spec,
+                    None,
+                    seed + repeat,
+                    clip,
+                    log_level=logging.DEBUG,
                 ).history[-1]
                 for repeat in range(config.repeats)
             ]
@@ -120,9 +131,9 @@ class ScanProgress:
 
 
 def scan_augmentations(
-    image_cache: ImageCache, sample: pd.DataFrame, config: TuningConfig, seed: int, clip: float
+    image_cache: ImageCache, sample: pd.DataFrame, config: TuningConfig, where: RuntimeConfig, seed: int, clip: float
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run the scan on the sample's train drivers, scored on its validation drivers.
+    """Run the scan on the sample's train drivers, scored on its validation drivers, each trial where ``where`` says.
 
     Returns:
         ``(scan, tuned)``: one row per trial (no augmentation, each transform and
@@ -131,7 +142,10 @@ def scan_augmentations(
     train = sample[sample["role"] == "train"].reset_index(drop=True)
     valid = sample[sample["role"] == "valid"].reset_index(drop=True)
     check_disjoint(train["subject"], valid["subject"])
-    trial = {"image_cache": image_cache, "train": train, "valid": valid, "config": config, "seed": seed, "clip": clip}
+    trial = {
+        "image_cache": image_cache, "train": train, "valid": valid, "config": config, "where": where,
+        "seed": seed, "clip": clip,
+    }  # fmt: skip
 
     # Every candidate value, the trial without augmentation and (usually) the combination.
     progress = ScanProgress(2 + sum(len(candidate.values) for candidate in config.candidates.values()))

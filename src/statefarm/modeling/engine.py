@@ -83,7 +83,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+        raise RuntimeError("runtime.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
     return device
 
 
@@ -108,7 +108,7 @@ def prepare_model(model: nn.Module, runtime: Runtime, compile_model: bool = Fals
     if runtime.autocast_enabled and runtime.device.type == "cpu" and not cpu_has_native_bf16():
         logger.warning(
             "cpu_amp: this CPU has no native bf16 (AMX or AVX512-BF16), so bf16 autocast is emulated "
-            "and usually slower than float32; set training.cpu_amp and inference.cpu_amp to false"
+            "and usually slower than float32; set runtime.cpu_amp and inference.cpu_amp to false"
         )
     model = model.to(runtime.device)
     if runtime.channels_last:

@@ -11,13 +11,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from pydantic import Field, field_validator
+from pydantic import Field
 from timm.data import Mixup
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
@@ -41,6 +41,7 @@ from statefarm.modeling.optim import (
 )
 from statefarm.modeling.sampler import MixedBatchSampler
 from statefarm.runtime import distributed, placement, tracking
+from statefarm.runtime.config import RuntimeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -67,35 +68,17 @@ class MixupConfig(Params):
 
 
 class TrainingConfig(Params):
-    """How long and where to train."""
+    """How long to train, and the loss's regularization; where it runs is ``RuntimeConfig``'s."""
 
     epochs: int = Field(10, ge=1)
     pseudo_epochs: int | None = Field(
         None, ge=1, description="epochs with pseudo-labels (fine-tuning the baseline needs fewer); null: epochs"
     )
     batch_size: int = Field(64, ge=1)
-    num_workers: int = Field(4, ge=0, description="DataLoader worker processes")
-    device: str = Field("auto", description="auto, cpu or cuda")
-    amp: bool = Field(True, description="bf16 autocast on CUDA")
-    cpu_amp: bool = Field(False, description="bf16 autocast on the CPU: faster for plain convolutions on AMX CPUs")
-    channels_last: bool = True
-    compile: bool = Field(False, description="torch.compile on CUDA")
     resume: bool = Field(False, description="continue from the last checkpoint when there is one")
     use_tuned_augmentations: bool = Field(True, description="train with augment_tuning's result when it exists")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="of the training loss; validation is scored without")
     mixup: MixupConfig = Field(default_factory=MixupConfig, description="batch mixup and cutmix (timm)")
-    devices: int | Literal["auto"] = Field(
-        1, description="data-parallel processes per machine (one per GPU; gloo on a CPU); auto: every visible GPU"
-    )
-    nodes: int = Field(1, ge=1, description="machines, each running the same kedro run")
-    rendezvous: str = Field("", description="host:port every machine reaches, when nodes > 1")
-
-    @field_validator("devices")
-    @classmethod
-    def _at_least_one(cls, devices: int | str) -> int | str:
-        if devices != "auto" and devices < 1:
-            raise ValueError("devices must be at least 1, or auto")
-        return devices
 
 
 def choose_augmentations(tuned: dict | None, configured: AugmentSpec | None, use_tuned: bool) -> AugmentSpec | None:
@@ -172,23 +155,20 @@ def _images(rows: pd.DataFrame) -> list:
     return [len(rows), *drivers]
 
 
-RUNTIME_ONLY = {
-    "num_workers", "device", "amp", "cpu_amp", "channels_last", "compile", "resume", "use_tuned_augmentations",
-    "devices", "nodes", "rendezvous",
-}  # fmt: skip
+NOT_RECIPE = {"resume", "use_tuned_augmentations"}  # how a run goes about training, not what it trains
 
 
 def describe_recipe(recipe: Recipe, augment: AugmentSpec | None, seed: int) -> dict[str, Any]:
     """What the parameters decide of a training run, in plain values: recipe, augmentation and seed.
 
-    Where it runs (device, workers, AMP) is left out: a run may resume on another machine.
+    Where it runs (``RuntimeConfig``) is not part of it: a run may resume on another machine.
     """
     run = {
         "model": recipe.model.model_dump(),
         "optimizer": recipe.optimizer.model_dump(),
         "scheduler": recipe.scheduler.model_dump(),
         "annealer": recipe.annealer.model_dump(),
-        "training": recipe.training.model_dump(exclude=RUNTIME_ONLY),
+        "training": recipe.training.model_dump(exclude=NOT_RECIPE),
         "augment": augment or [],
         "seed": seed,
     }
@@ -228,6 +208,7 @@ def fit_on_rows(
     train: pd.DataFrame,
     valid: pd.DataFrame,
     recipe: Recipe,
+    where: RuntimeConfig,
     augment: AugmentSpec | None,
     store: CheckpointStore | None,
     seed: int,
@@ -242,25 +223,25 @@ def fit_on_rows(
     ``store=None`` keeps no checkpoint (a quick trial); otherwise see ``engine.fit``.
     With ``pseudo``, a fixed share of every batch comes from the pseudo-labelled test
     images (soft cross-entropy), and training may start from the baseline's weights.
-    With ``training.devices`` above 1 it runs data-parallel (``distributed.launch``):
+    It runs ``where`` says; with ``runtime.devices`` above 1, data-parallel (``distributed.launch``):
     ``training.batch_size`` stays the global batch, shared out between the processes.
     The GPUs are claimed for the whole fit (``placement.claim_devices``), so that folds
     trained at the same time take different ones; ``device`` is the claimed one, set here.
     """
     config = recipe.training
     if device is None and not dist.is_initialized():
-        per_machine = distributed.world_size(config.devices)
-        args = (image_cache, train, valid, recipe, augment, store, seed, clip, on_epoch, pseudo, log_level)
-        with placement.claim_devices(config.device, per_machine) as devices:
-            if per_machine * config.nodes > 1:
-                return distributed.launch(fit_on_rows, args, devices, config.nodes, config.rendezvous)
+        per_machine = distributed.world_size(where.devices)
+        args = (image_cache, train, valid, recipe, where, augment, store, seed, clip, on_epoch, pseudo, log_level)
+        with placement.claim_devices(where.device, per_machine) as devices:
+            if per_machine * where.nodes > 1:
+                return distributed.launch(fit_on_rows, args, devices, where.nodes, where.rendezvous)
             return fit_on_rows(*args, device=devices[0])
     if config.batch_size % distributed.ranks():
         raise ValueError(f"training.batch_size {config.batch_size} does not split over {distributed.ranks()} processes")
     batch_size = config.batch_size // distributed.ranks()
     torch.manual_seed(seed)
     # A data-parallel worker's "cuda" is the GPU launch made current in it.
-    runtime = _runtime(config, device)
+    runtime = _runtime(where, device)
     model = create_model(recipe.model)
     input_size = recipe.model.input_size or image_cache.image_size
     data_config = model_data_config(model, input_size)
@@ -271,13 +252,13 @@ def fit_on_rows(
                 "checkpoint: set pseudo_label.init to scratch, or use the same model.name"
             )
         model.load_state_dict(pseudo.init_checkpoint["model"])
-    model = engine.prepare_model(model, runtime, config.compile)
+    model = engine.prepare_model(model, runtime, where.compile)
     if dist.is_initialized():  # gradients all-reduced; the same weights everywhere from the start
         model = DistributedDataParallel(model)
 
     rows = image_cache.rows_of
     transform = at_input_size(build_transform(augment, seed), image_cache.image_size, input_size, seed)
-    loader_args = {"num_workers": config.num_workers, "device": runtime.device, "seed": seed}
+    loader_args = {"num_workers": where.num_workers, "device": runtime.device, "seed": seed}
     if pseudo is None:
         train_set = CachedImageDataset(
             image_cache.images, rows(train["img"].tolist()), train["label"].to_numpy(), transform
@@ -330,10 +311,8 @@ def fit_on_rows(
     )  # fmt: skip
 
 
-def _runtime(config: TrainingConfig, device: torch.device | None = None) -> engine.Runtime:
-    return engine.Runtime(
-        device or engine.resolve_device(config.device), config.amp, config.channels_last, config.cpu_amp
-    )
+def _runtime(where: RuntimeConfig, device: torch.device | None = None) -> engine.Runtime:
+    return engine.Runtime(device or engine.resolve_device(where.device), where.amp, where.channels_last, where.cpu_amp)
 
 
 def _pseudo_mix(pseudo: PseudoTraining | None) -> str:
@@ -343,14 +322,14 @@ def _pseudo_mix(pseudo: PseudoTraining | None) -> str:
     return f" + {len(pseudo.labels)} pseudo-labelled test images ({pseudo.fraction:.0%} of each batch{share})"
 
 
-def _where(config: TrainingConfig) -> str:
+def _where(where: RuntimeConfig) -> str:
     """``cpu (2 threads)``, or ``cuda:0 (NVIDIA H100 ..., bf16) x 8 processes`` when data-parallel."""
-    per_machine = distributed.world_size(config.devices)
-    processes = per_machine * config.nodes
+    per_machine = distributed.world_size(where.devices)
+    processes = per_machine * where.nodes
     if processes == 1:
-        return engine.describe_device(_runtime(config))
+        return engine.describe_device(_runtime(where))
     share = distributed.cpu_threads_per_process(per_machine)
-    return f"{engine.describe_device(_runtime(config), cpu_threads=share)} x {processes} processes"
+    return f"{engine.describe_device(_runtime(where), cpu_threads=share)} x {processes} processes"
 
 
 def train_classifier(
@@ -358,6 +337,7 @@ def train_classifier(
     image_index: pd.DataFrame,
     driver_split: dict,
     recipe: Recipe,
+    where: RuntimeConfig,
     augment: AugmentSpec | None,
     store: CheckpointStore,
     seed: int,
@@ -383,7 +363,7 @@ def train_classifier(
         raise ValueError(f"driver_split leaves {len(train)} training and {len(valid)} validation images")
     logger.info(
         "Training %s (%s) on %s: %d images of %d drivers%s, validating on %d images of %d drivers",
-        run_name, recipe.model.name, _where(recipe.training),
+        run_name, recipe.model.name, _where(where),
         len(train), train["subject"].nunique(),
         _pseudo_mix(pseudo),
         len(valid), valid["subject"].nunique(),
@@ -391,7 +371,7 @@ def train_classifier(
     params = describe_run(recipe, augment, seed, train, valid, pseudo)
     with tracking.child_run(run_name, params, {"model": run_name, "stage": "training"}) as log:
         result = fit_on_rows(
-            image_cache, train, valid, recipe, augment, store, seed, clip,
+            image_cache, train, valid, recipe, where, augment, store, seed, clip,
             on_epoch=log, pseudo=pseudo,
         )  # fmt: skip
         best = result.history[result.best_epoch]

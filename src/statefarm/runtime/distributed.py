@@ -1,14 +1,14 @@
 """Data-parallel training on ``torch.distributed``: one process per device, started by torch's elastic launcher.
 
-With ``training.devices`` above 1, ``training.fit_on_rows`` hands its work to ``launch``:
+With ``runtime.devices`` above 1, ``training.fit_on_rows`` hands its work to ``launch``:
 the elastic agent behind ``torchrun`` starts one worker per device it claimed
 (``placement``), each worker runs the same training on its share of every epoch (``DistributedSampler``, or a sharded
 ``MixedBatchSampler``), DDP all-reduces the gradients, and rank 0 alone writes checkpoints
 and metrics. Rank 0's result comes back to the Kedro node that launched them.
 
 On CUDA the workers talk over NCCL, one GPU each; on a CPU over gloo (the tests). Several
-machines: run the same ``kedro run`` on each, with ``training.nodes`` and a
-``training.rendezvous`` host:port that all of them reach (torch's c10d rendezvous).
+machines: run the same ``kedro run`` on each, with ``runtime.nodes`` and a
+``runtime.rendezvous`` host:port that all of them reach (torch's c10d rendezvous).
 """
 
 from __future__ import annotations

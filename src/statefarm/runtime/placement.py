@@ -3,11 +3,11 @@
 Under Kedro's ``ThreadRunner`` (``kedro run --runner=ThreadRunner``) nodes that do not
 depend on each other, such as the folds' training and inference, run at the same time in
 threads of one process. Each of them claims the GPUs it needs here (one, or
-``training.devices`` for a data-parallel model) for as long as it runs: the free ones with
+``runtime.devices`` for a data-parallel model) for as long as it runs: the free ones with
 the lowest indices, waiting until enough are free. Eight GPUs and five folds of one GPU
 each train the five folds at once; under the default ``SequentialRunner`` every claim
 finds every GPU free, and nothing changes. A CPU, or a GPU named by index
-(``training.device: cuda:3``), is used as given and never waited for.
+(``runtime.device: cuda:3``), is used as given and never waited for.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class DevicePool:
     def claim(self, count: int) -> Iterator[list[int]]:
         """Hold the ``count`` lowest free indices until the block ends, waiting until that many are free."""
         if not 1 <= count <= self.size:
-            raise ValueError(f"training.devices asks for {count} GPUs; this machine has {self.size}")
+            raise ValueError(f"runtime.devices asks for {count} GPUs; this machine has {self.size}")
         with self._changed:
             self._changed.wait_for(lambda: self.size - len(self._busy) >= count)
             held = sorted(set(range(self.size)) - self._busy)[:count]
@@ -62,7 +62,7 @@ def _gpu_pool() -> DevicePool:
 def claim_devices(device: str, count: int = 1) -> Iterator[list[torch.device]]:
     """The ``count`` devices a node runs on, held until the block ends.
 
-    ``device`` is a ``training.device`` or ``inference.device`` value. ``cuda`` (or ``auto``
+    ``device`` is a ``runtime.device`` value. ``cuda`` (or ``auto``
     on a GPU machine) claims free GPUs from the machine's pool; anything else is yielded
     as resolved, ``count`` times.
     """

@@ -12,14 +12,21 @@ from statefarm.data.cache import ImageCache
 from statefarm.evaluation import reports
 from statefarm.evaluation.metrics import as_metric_history
 from statefarm.modeling import augment_tuning
+from statefarm.runtime.config import RuntimeConfig
 
 
 def tune_augmentations(
-    image_cache: ImageCache, sample: pd.DataFrame, params: dict[str, Any], seed: int, submission: dict[str, Any]
+    image_cache: ImageCache,
+    sample: pd.DataFrame,
+    params: dict[str, Any],
+    runtime: dict[str, Any],
+    seed: int,
+    submission: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The scan table, and the tuned spec with the scores behind it."""
     config = parse_params(augment_tuning.TuningConfig, params, "augment_tuning")
-    return augment_tuning.scan_augmentations(image_cache, sample, config, seed, clip=submission["clip"])
+    where = parse_params(RuntimeConfig, runtime, "runtime")
+    return augment_tuning.scan_augmentations(image_cache, sample, config, where, seed, clip=submission["clip"])
 
 
 def record_augment_grid(params: dict[str, Any]) -> dict[str, Any]:

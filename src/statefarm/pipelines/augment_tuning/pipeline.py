@@ -18,7 +18,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 tune_augmentations,
-                inputs=["image_cache", "sample", "params:augment_tuning", "params:seed", "params:submission"],
+                inputs=[
+                    "image_cache",
+                    "sample",
+                    "params:augment_tuning",
+                    "params:runtime",
+                    "params:seed",
+                    "params:submission",
+                ],
                 outputs=["augment_scan", "tuned_augmentations"],
                 name="tune_augmentations",
             ),

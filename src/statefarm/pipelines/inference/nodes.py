@@ -14,6 +14,7 @@ from statefarm.data.layout import readable_test_images
 from statefarm.evaluation import inference
 from statefarm.evaluation.cross_validation import LOGITS, check_predictions_are_the_models, log_probabilities
 from statefarm.evaluation.neighbours import NeighbourConfig, find_neighbours, find_neighbours_at_density, pixel_features
+from statefarm.runtime.config import RuntimeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def predict_test_images(
     image_index: pd.DataFrame,
     test_pixel_neighbours: pd.DataFrame,
     inference_params: dict[str, Any],
+    runtime: dict[str, Any],
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Uncalibrated log-probabilities (``logit_*``, TTA views averaged) of every readable test image,
@@ -60,13 +62,14 @@ def predict_test_images(
     """
     check_predictions_are_the_models(model, valid_predictions)
     config = parse_params(inference.InferenceConfig, inference_params, "inference")
+    where = parse_params(RuntimeConfig, runtime, "runtime")
     check_cache_matches_index(image_cache, image_index)
     names = readable_test_images(image_index)
     if config.neighbours.space == "model":
-        probabilities, features = inference.predict_with_features(model, image_cache, names, config, seed=seed)
+        probabilities, features = inference.predict_with_features(model, image_cache, names, config, where, seed=seed)
         neighbours = find_neighbours(features, names, config.neighbours.max_neighbours, config.neighbours.search_dims)
     else:
-        probabilities = inference.predict_probabilities(model, image_cache, names, config, seed=seed)
+        probabilities = inference.predict_probabilities(model, image_cache, names, config, where, seed=seed)
         neighbours = _checked_pixel_neighbours(test_pixel_neighbours, names, config.neighbours.max_neighbours)
     predictions = pd.DataFrame(log_probabilities(probabilities), columns=LOGITS)
     predictions.insert(0, "img", names)
@@ -89,6 +92,7 @@ def find_valid_neighbours(
     valid_predictions: pd.DataFrame,
     test_neighbours: pd.DataFrame,
     inference_params: dict[str, Any],
+    runtime: dict[str, Any],
     seed: int,
 ) -> pd.DataFrame:
     """Each validation image's nearest validation images (held-out drivers only), as for the test images.
@@ -102,8 +106,9 @@ def find_valid_neighbours(
     search = config.neighbours
     names = valid_predictions["img"].tolist()
     if search.space == "model":
+        where = parse_params(RuntimeConfig, runtime, "runtime")
         _, features = inference.predict_with_features(
-            model, image_cache, names, config.model_copy(update={"tta": []}), seed
+            model, image_cache, names, config.model_copy(update={"tta": []}), where, seed
         )
     else:
         features = _pixels(image_cache, names, search)

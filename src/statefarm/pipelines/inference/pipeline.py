@@ -36,6 +36,7 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
                     "image_index",
                     "test_pixel_neighbours",
                     "params:inference",
+                    "params:runtime",
                     "params:seed",
                 ],
                 outputs=["test_logits", "test_neighbours"],
@@ -49,6 +50,7 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
                     "valid_predictions",
                     "test_neighbours",
                     "params:inference",
+                    "params:runtime",
                     "params:seed",
                 ],
                 outputs="valid_neighbours",
@@ -57,5 +59,5 @@ def create_pipeline(namespace: str = "baseline.fold_0", **kwargs) -> Pipeline:
         ],
         namespace=namespace,
         inputs={"image_cache", "image_index", "test_pixel_neighbours"},
-        parameters={"params:inference", "params:seed"},
+        parameters={"params:inference", "params:runtime", "params:seed"},
     )

@@ -15,6 +15,7 @@ from statefarm.evaluation.blending import member_recipe
 from statefarm.modeling import training
 from statefarm.modeling.checkpoints import CheckpointStore, differences
 from statefarm.runtime import run_summary
+from statefarm.runtime.config import RuntimeConfig
 
 
 def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> training.Recipe:
@@ -25,6 +26,12 @@ def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> t
     if member is not None:  # a member of the blend: its own keys over the main recipe
         sections = member_recipe(sections, member)
     return training.Recipe.from_params(sections)
+
+
+def _where(runtime: dict[str, Any], member: dict[str, Any] | None) -> RuntimeConfig:
+    """The run's ``runtime``, with a blend member's own ``runtime`` keys over it."""
+    own = (member or {}).get("runtime") or {}
+    return parse_params(RuntimeConfig, {**runtime, **own}, "runtime")
 
 
 def recipe_changes(saved_model: dict, params: dict[str, Any], member: dict | None = None) -> list[tuple]:
@@ -63,6 +70,7 @@ def train_model(
     augment: list | None,
     seed: int,
     submission: dict[str, Any],
+    runtime: dict[str, Any],
     member: dict[str, Any] | None = None,
     run_name: str = "model",
     pseudo_training: training.PseudoTraining | None = None,
@@ -70,13 +78,13 @@ def train_model(
     """Train, checkpointing every epoch; return the best model, the history and its validation logits.
 
     Augments with ``tuned_augmentations`` when the tuning stage has made it, else ``augment``.
-    A ``member`` of the blend (``blend.members.<name>``) puts its keys over the recipe's.
+    A ``member`` of the blend (``blend.members.<name>``) puts its keys over the recipe's and the ``runtime``'s.
     """
     check_cache_matches_index(image_cache, image_index)
     recipe = _recipe(model, optimizer, scheduler, annealer, training_params, member)
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
-        image_cache, image_index, driver_split, recipe, augment, checkpoints, seed,
+        image_cache, image_index, driver_split, recipe, _where(runtime, member), augment, checkpoints, seed,
         clip=submission["clip"], run_name=run_name, pseudo=pseudo_training,
     )  # fmt: skip
 
@@ -99,6 +107,7 @@ def train_model_with_pseudo_labels(
     augment: list | None,
     seed: int,
     submission: dict[str, Any],
+    runtime: dict[str, Any],
     member: dict[str, Any] | None = None,
     run_name: str = "model",
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -125,7 +134,8 @@ def train_model_with_pseudo_labels(
     )
     return train_model(
         image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
-        annealer, training_params, augment, seed, submission, member, run_name=run_name, pseudo_training=mixing,
+        annealer, training_params, augment, seed, submission, runtime, member, run_name=run_name,
+        pseudo_training=mixing,
     )  # fmt: skip
 
 

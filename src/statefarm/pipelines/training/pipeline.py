@@ -16,7 +16,8 @@ RECIPE = [
     "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
     "params:augment", "params:seed", "params:submission",
 ]  # fmt: skip
-SHARED_PARAMETERS = set(RECIPE)
+PARAMETERS = [*RECIPE, "params:runtime"]
+SHARED_PARAMETERS = set(PARAMETERS)
 
 
 def create_pipeline(
@@ -42,10 +43,10 @@ def create_pipeline(
     shared_inputs = set(SHARED_INPUTS)
     shared_parameters = set(SHARED_PARAMETERS)
     if init_model is None:
-        function, inputs = train_model, data + RECIPE
+        function, inputs = train_model, data + PARAMETERS
     else:
         function = train_model_with_pseudo_labels
-        inputs = data + ["pseudo_labels", "pseudo_label_sources", init_model, "params:pseudo_label"] + RECIPE
+        inputs = data + ["pseudo_labels", "pseudo_label_sources", init_model, "params:pseudo_label"] + PARAMETERS
         shared_inputs |= {init_model}
         shared_parameters |= {"params:pseudo_label"}
     if member is not None:
