@@ -223,7 +223,14 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     assert (comparison.groupby("model")["subject"].nunique() == 8 + 1).all()  # per driver, and all
     [pseudo_file] = (data / "09_submissions" / "demo").glob("pseudo_submission.csv/*/*.csv")
     assert sorted(pd.read_csv(pseudo_file)["img"]) == sorted(submission["img"])
-    names = sorted(child.info.run_name for child in children if child.data.tags.get("stage") == "augment_tuning")
+    [scan_run] = [child for child in children if child.data.tags.get("stage") == "augment_scan"]
+    trials = mlflow.search_runs(
+        experiment_names=["statefarm"],
+        filter_string=f"tags.mlflow.parentRunId = '{scan_run.info.run_id}'",
+        output_format="list",
+    )  # the trials sit under the scan's run, so that the chain's own children are its models and the scan
+    assert {child.data.tags.get("stage") for child in children} == {"training", "augment_scan"}
+    names = sorted(trial.info.run_name for trial in trials)
     assert names in (["no_augmentation", "shift=[-0.05, 0.05]"], ["combined", "no_augmentation", "shift=[-0.05, 0.05]"])
     for kind, file in (("baseline", submission_file), ("pseudo", pseudo_file)):  # each submission names its run
         tags = runs[1].data.tags
@@ -379,6 +386,8 @@ class StopAtFirstNode:
     def before_node_run(self, node):
         os.kill(os.getpid(), getattr(signal, sys.argv[1]))
 
+# As in a terminal: a job started in the background (CI's, say) inherits SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 project = Path.cwd()
 bootstrap_project(project)
 params = {"demo_data": {"images_per_driver_class": 1}}

@@ -79,7 +79,9 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
         ]
         raise ValueError(f"Invalid parameters: unknown group(s) {', '.join(hints)}; the groups are {known}")
     validated = parse_params(ProjectParameters, parameters, "")
-    models = {"model": validated.model, "augment_tuning.model": validated.augment_tuning.model}
+    models = {"model": validated.model}
+    if validated.augment_tuning.model is not None:
+        models["augment_tuning.model"] = validated.augment_tuning.model
     for name in validated.blend.members:  # each member's recipe, as its nodes will read it
         recipe = Recipe.from_params(
             member_recipe(parameters, parameters["blend"]["members"][name]), key=f"blend.members.{name}."

@@ -9,7 +9,9 @@ import pytest
 from statefarm.data.splits import SampleConfig, SplitConfig, assign_folds, make_sample, split_fold
 from statefarm.modeling.augment import build_transform
 from statefarm.modeling.augment_tuning import TuningConfig, scan_augmentations
-from statefarm.modeling.training import choose_augmentations
+from statefarm.modeling.models import ModelConfig
+from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.modeling.training import Recipe, TrainingConfig, choose_augmentations
 from statefarm.pipelines.training.pipeline import create_pipeline as training_pipeline
 from statefarm.runtime.config import RuntimeConfig
 
@@ -37,6 +39,19 @@ def _config(**changes) -> TuningConfig:
 
 
 CPU = RuntimeConfig(device="cpu", num_workers=0)
+# The model the scan tunes for: another optimizer than the scan's own, so that a trial that
+# followed it instead would be told apart.
+MAIN = Recipe(
+    ModelConfig(name="statefarm_small_cnn", input_size=(48, 64)),
+    OptimizerConfig(opt="adam", lr=1e-3),
+    SchedulerConfig(),
+    AnnealerConfig(),
+    TrainingConfig(),
+)
+
+
+def _children(run) -> list:
+    return mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'", output_format="list")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +65,7 @@ def sample(prepared_data):
 def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_data, sample, caplog):
     _, cache = prepared_data
     with mlflow.start_run() as parent, caplog.at_level(logging.INFO, logger="statefarm.modeling.augment_tuning"):
-        scan, tuned = scan_augmentations(cache, sample, _config(), CPU, seed=0, clip=1e-3)
+        scan, tuned = scan_augmentations(cache, sample, _config(), MAIN, CPU, seed=0, clip=1e-3)
         assert mlflow.active_run().info.run_id == parent.info.run_id  # the trials' runs ended, not the parent
 
     assert scan["trial"].tolist()[:7] == [
@@ -74,9 +89,10 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
     assert len(progress) == len(scan) and progress[0].startswith("Trial 1/") and "ETA" in progress[-1]
     assert progress[-1].startswith(f"Trial {len(scan)}/")  # the total counts every trial that ran
 
-    children = mlflow.search_runs(
-        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
-    )
+    [scan_run] = _children(parent)  # the trials are grouped under one run of the scan
+    assert scan_run.info.run_name == "augment_tuning" and scan_run.data.metrics["trials"] == len(scan)
+    assert scan_run.data.metrics["no_augmentation_valid_loss"] == tuned["no_augmentation_valid_loss"]
+    children = _children(scan_run)
     assert len(children) == len(scan)
     by_name = {run.info.run_name: run for run in children}
     assert by_name["shift=[-0.3, 0.3]"].data.params["transform"] == "shift"
@@ -84,7 +100,7 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
     assert "valid_loss" in by_name["shift=[-0.3, 0.3]"].data.metrics
     assert by_name["broken=1"].info.status == "FAILED"
 
-    scan_again, tuned_again = scan_augmentations(cache, sample, _config(), CPU, seed=0, clip=1e-3)
+    scan_again, tuned_again = scan_augmentations(cache, sample, _config(), MAIN, CPU, seed=0, clip=1e-3)
     assert tuned_again["augment"] == tuned["augment"]
     pd.testing.assert_series_equal(scan_again["valid_loss"], scan["valid_loss"])
 
@@ -92,17 +108,35 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
 def test_a_huge_margin_keeps_nothing(prepared_data, sample):
     _, cache = prepared_data
     config = _config(candidates={"shift": GRID["shift"]}, margin=10.0, repeats=2)
-    scan, tuned = scan_augmentations(cache, sample, config, CPU, seed=0, clip=1e-3)
+    scan, tuned = scan_augmentations(cache, sample, config, MAIN, CPU, seed=0, clip=1e-3)
     assert tuned["augment"] == [] and "no transform beat no augmentation" in tuned["note"]
     assert "combined" not in set(scan["trial"])
     # Two seeds per trial: the score is their mean, and their spread is reported.
     once = config.model_copy(update={"repeats": 1})
-    seed0, _ = scan_augmentations(cache, sample, once, CPU, seed=0, clip=1e-3)
-    seed1, _ = scan_augmentations(cache, sample, once, CPU, seed=1, clip=1e-3)
+    seed0, _ = scan_augmentations(cache, sample, once, MAIN, CPU, seed=0, clip=1e-3)
+    seed1, _ = scan_augmentations(cache, sample, once, MAIN, CPU, seed=1, clip=1e-3)
     assert scan["valid_loss_std"].notna().all() and seed0["valid_loss_std"].isna().all()
     pd.testing.assert_series_equal(
         scan["valid_loss"], (seed0["valid_loss"] + seed1["valid_loss"]) / 2, check_exact=False, rtol=1e-9
     )
+
+
+def test_the_scan_trains_the_model_it_tunes_for_at_its_input_size_unless_told_another(prepared_data, sample, caplog):
+    _, cache = prepared_data
+    config = _config(candidates={"shift": GRID["shift"]}, model=None, optimizer={"lr": 1e-3})
+    recipe = config.recipe(MAIN)
+    assert recipe.model == MAIN.model and recipe.optimizer.opt == "adamw"  # the scan's own optimizer wins
+    assert recipe.scheduler == MAIN.scheduler and recipe.training.epochs == 2 and not recipe.annealer.enabled
+    assert (
+        _config().recipe(MAIN).model.name == "statefarm_small_cnn" and _config().recipe(MAIN).model.input_size is None
+    )
+    with mlflow.start_run() as parent, caplog.at_level(logging.INFO, logger="statefarm.modeling.augment_tuning"):
+        scan, _ = scan_augmentations(cache, sample, config, MAIN, CPU, seed=0, clip=1e-3)
+    assert (scan["status"] == "ok").all()
+    assert "trials of statefarm_small_cnn at 48x64, 2 epoch(s) x 1 seed(s)" in caplog.text  # cache: 24x32
+    [scan_run] = _children(parent)
+    assert scan_run.data.params["model"] == "statefarm_small_cnn" and scan_run.data.params["input_size"] == "48x64"
+    assert {run.data.params["model"] for run in _children(scan_run)} == {"statefarm_small_cnn"}
 
 
 def test_training_uses_the_tuned_spec_when_there_is_one():

@@ -53,19 +53,31 @@ class Candidate(Params):
 
 
 class TuningConfig(Params):
-    """The scan: candidates, the keep-margin and the budget every trial gets."""
+    """The scan: candidates, the keep-margin, and the recipe and budget every trial gets."""
 
     candidates: dict[str, Candidate]
     margin: float = Field(0.0, ge=0, description="log-loss improvement over no augmentation needed to keep a transform")
     repeats: int = Field(1, ge=1, description="seeds per trial; the score is their mean (short trials are noisy)")
-    model: ModelConfig
-    optimizer: OptimizerConfig = OptimizerConfig()
-    scheduler: SchedulerConfig = SchedulerConfig()
+    model: ModelConfig | None = Field(
+        None, description="what every trial trains; null: the model the scan tunes for (architecture, weights, size)"
+    )
+    optimizer: OptimizerConfig | None = Field(None, description="null: the tuned model's")
+    scheduler: SchedulerConfig | None = Field(None, description="null: the tuned model's")
     training: TrainingConfig = Field(..., description="the budget of one trial: epochs, batch size")
 
-    @property
-    def recipe(self) -> Recipe:
-        return Recipe(self.model, self.optimizer, self.scheduler, AnnealerConfig(), self.training)
+    def recipe(self, tuned_for: Recipe) -> Recipe:
+        """What each trial trains: the model the scan tunes for, less what the scan sets itself.
+
+        Regularization stays off (no annealer; label smoothing and mixup are the budget's, off by
+        default): it is tuned on the full data, as a sample needs more of it.
+        """
+        return Recipe(
+            self.model or tuned_for.model,
+            self.optimizer or tuned_for.optimizer,
+            self.scheduler or tuned_for.scheduler,
+            AnnealerConfig(),
+            self.training,
+        )
 
 
 def _run_trial(
@@ -75,7 +87,8 @@ def _run_trial(
     image_cache: ImageCache,
     train: pd.DataFrame,
     valid: pd.DataFrame,
-    config: TuningConfig,
+    recipe: Recipe,
+    repeats: int,
     where: RuntimeConfig,
     seed: int,
     clip: float,
@@ -83,14 +96,14 @@ def _run_trial(
     row = {**params, "trial": name, "spec": json.dumps(spec), "valid_loss": math.nan, "valid_loss_std": math.nan}
     row["valid_accuracy"] = math.nan
     try:
-        trial_params = {**params, "spec": spec, "repeats": config.repeats}
+        trial_params = {**params, "spec": spec, "repeats": repeats, "model": recipe.model.name}
         with tracking.child_run(name, trial_params, {"stage": "augment_tuning"}) as log:
             finals = [
                 fit_on_rows(
                     image_cache,
                     train,
                     valid,
-                    config.recipe,
+                    recipe,
                     where,
                     spec,
                     None,
@@ -98,7 +111,7 @@ def _run_trial(
                     clip,
                     log_level=logging.DEBUG,
                 ).history[-1]
-                for repeat in range(config.repeats)
+                for repeat in range(repeats)
             ]
             losses = np.array([final["valid_loss"] for final in finals])
             scores = {
@@ -131,9 +144,18 @@ class ScanProgress:
 
 
 def scan_augmentations(
-    image_cache: ImageCache, sample: pd.DataFrame, config: TuningConfig, where: RuntimeConfig, seed: int, clip: float
+    image_cache: ImageCache,
+    sample: pd.DataFrame,
+    config: TuningConfig,
+    tuned_for: Recipe,
+    where: RuntimeConfig,
+    seed: int,
+    clip: float,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the scan on the sample's train drivers, scored on its validation drivers, each trial where ``where`` says.
+
+    Each trial trains the model of ``tuned_for`` (architecture, pretrained weights, input size),
+    unless ``config`` names another, for ``config.training``'s budget.
 
     Returns:
         ``(scan, tuned)``: one row per trial (no augmentation, each transform and
@@ -143,12 +165,33 @@ def scan_augmentations(
     valid = sample[sample["role"] == "valid"].reset_index(drop=True)
     check_disjoint(train["subject"], valid["subject"])
     trial = {
-        "image_cache": image_cache, "train": train, "valid": valid, "config": config, "where": where,
-        "seed": seed, "clip": clip,
+        "image_cache": image_cache, "train": train, "valid": valid, "recipe": config.recipe(tuned_for),
+        "repeats": config.repeats, "where": where, "seed": seed, "clip": clip,
     }  # fmt: skip
 
     # Every candidate value, the trial without augmentation and (usually) the combination.
     progress = ScanProgress(2 + sum(len(candidate.values) for candidate in config.candidates.values()))
+    recipe = trial["recipe"]
+    size = "x".join(map(str, recipe.model.input_size or image_cache.image_size))
+    logger.info(
+        "Augmentation scan: %d trials of %s at %s, %d epoch(s) x %d seed(s) each, on %d images of %d drivers",
+        progress.trials, recipe.model.name, size, recipe.training.epochs, config.repeats,
+        len(train), train["subject"].nunique(),
+    )  # fmt: skip
+    # One MLflow run for the scan, its trials under it: the run's own children stay its models.
+    params = {"model": recipe.model.name, "input_size": size, "epochs": recipe.training.epochs,
+              "repeats": config.repeats, "margin": config.margin}  # fmt: skip
+    with tracking.child_run("augment_tuning", params, {"stage": "augment_scan"}) as log:
+        scan, tuned = _scan(config, trial, progress)
+        scores = ("no_augmentation_valid_loss", "combined_valid_loss")
+        log(
+            {name: tuned[name] for name in scores if name in tuned and not math.isnan(tuned[name])}
+            | {"trials": len(scan)}
+        )
+    return scan, tuned
+
+
+def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -> tuple[pd.DataFrame, dict[str, Any]]:
     plain = progress(_run_trial(NO_AUGMENTATION, [], {"transform": "none", "argument": "", "value": ""}, **trial))
     if plain["status"] != "ok":
         raise RuntimeError(f"the trial without augmentation failed: {plain['error']}")

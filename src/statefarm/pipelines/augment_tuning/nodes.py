@@ -12,6 +12,7 @@ from statefarm.data.cache import ImageCache
 from statefarm.evaluation import reports
 from statefarm.evaluation.metrics import as_metric_history
 from statefarm.modeling import augment_tuning
+from statefarm.modeling.training import Recipe
 from statefarm.runtime.config import RuntimeConfig
 
 
@@ -19,14 +20,23 @@ def tune_augmentations(
     image_cache: ImageCache,
     sample: pd.DataFrame,
     params: dict[str, Any],
+    model: dict[str, Any],
+    optimizer: dict[str, Any],
+    scheduler: dict[str, Any],
     runtime: dict[str, Any],
     seed: int,
     submission: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The scan table, and the tuned spec with the scores behind it."""
+    """The scan table, and the tuned spec with the scores behind it, for the model that trains
+    (``model``, ``optimizer``, ``scheduler``) unless ``augment_tuning`` names its own."""
     config = parse_params(augment_tuning.TuningConfig, params, "augment_tuning")
+    tuned_for = Recipe.from_params(
+        {"model": model, "optimizer": optimizer, "scheduler": scheduler, "annealer": {}, "training": {}}
+    )
     where = parse_params(RuntimeConfig, runtime, "runtime")
-    return augment_tuning.scan_augmentations(image_cache, sample, config, where, seed, clip=submission["clip"])
+    return augment_tuning.scan_augmentations(
+        image_cache, sample, config, tuned_for, where, seed, clip=submission["clip"]
+    )
 
 
 def record_augment_grid(params: dict[str, Any]) -> dict[str, Any]:
