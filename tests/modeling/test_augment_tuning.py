@@ -8,7 +8,7 @@ import pytest
 
 from statefarm.data.splits import SampleConfig, SplitConfig, assign_folds, make_sample, split_fold
 from statefarm.modeling.augment import build_transform
-from statefarm.modeling.augment_tuning import TuningConfig, scan_augmentations
+from statefarm.modeling.augment_tuning import TuningConfig, keep_combination, scan_augmentations
 from statefarm.modeling.models import ModelConfig
 from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 from statefarm.modeling.training import Recipe, TrainingConfig, choose_augmentations
@@ -76,14 +76,17 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
     assert (broken["status"] == "failed").all() and broken["error"].str.contains("no_such_argument").all()
     ok = scan[scan["status"] == "ok"].set_index("trial")
     plain = ok.at["no_augmentation", "valid_loss"]
-    expected = []
+    winners = {}
     for name in ("shift", "brightness"):
         trials = ok[ok["transform"] == name]
         best = trials["valid_loss"].idxmin()
         if trials.at[best, "valid_loss"] < plain:
-            expected += json.loads(trials.at[best, "spec"])
-    assert tuned["augment"] == expected
-    assert ("combined" in ok.index) == bool(expected)
+            winners[best] = json.loads(trials.at[best, "spec"])
+    assert ("combined" in ok.index) == (len(winners) > 1)  # one winner is its own combination
+    if "combined" in ok.index and ok.at["combined", "valid_loss"] > min(ok.loc[list(winners), "valid_loss"]):
+        assert tuned["augment"] == winners[ok.loc[list(winners), "valid_loss"].idxmin()]
+    else:
+        assert tuned["augment"] == [step for spec in winners.values() for step in spec]
     build_transform(tuned["augment"])  # the result is a valid spec
     progress = [record.getMessage() for record in caplog.records if re.match(r"Trial \d+/", record.getMessage())]
     assert len(progress) == len(scan) and progress[0].startswith("Trial 1/") and "ETA" in progress[-1]
@@ -137,6 +140,20 @@ def test_the_scan_trains_the_model_it_tunes_for_at_its_input_size_unless_told_an
     [scan_run] = _children(parent)
     assert scan_run.data.params["model"] == "statefarm_small_cnn" and scan_run.data.params["input_size"] == "48x64"
     assert {run.data.params["model"] for run in _children(scan_run)} == {"statefarm_small_cnn"}
+
+
+def test_the_combination_is_kept_only_when_it_beats_the_best_single_transform():
+    chosen = {"shift": {"value": [-0.1, 0.1], "valid_loss": 0.90}, "blur": {"value": [3, 3], "valid_loss": 0.85}}
+    singles = {
+        "shift": [{"Affine": {"translate_percent": [-0.1, 0.1]}}],
+        "blur": [{"GaussianBlur": {"blur_limit": [3, 3]}}],
+    }
+    combined = singles["shift"] + singles["blur"]
+    assert keep_combination(chosen, singles, combined, 0.84) == (combined, "")
+    assert keep_combination(chosen, singles, combined, 0.85) == (combined, "")  # a tie keeps the combination
+    spec, note = keep_combination(chosen, singles, combined, 0.87)  # the winners interact
+    assert spec == singles["blur"] and "worse than blur alone (0.8500)" in note
+    assert keep_combination(chosen, singles, combined, float("nan"))[0] == singles["blur"]  # a failed combination
 
 
 def test_training_uses_the_tuned_spec_when_there_is_one():

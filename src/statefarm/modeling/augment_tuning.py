@@ -191,11 +191,28 @@ def scan_augmentations(
     return scan, tuned
 
 
+def keep_combination(
+    chosen: dict[str, dict[str, Any]], singles: dict[str, AugmentSpec], combined: AugmentSpec, combined_loss: float
+) -> tuple[AugmentSpec, str]:
+    """What training gets: the combination of the transforms that each beat no augmentation, when it scores at
+    least as well on the sample as the best of them alone; else that transform alone, and a note that says why.
+
+    ``chosen`` holds each kept transform's ``valid_loss``, ``singles`` its spec.
+    """
+    best = min(chosen, key=lambda name: chosen[name]["valid_loss"])
+    if combined_loss <= chosen[best]["valid_loss"]:
+        return combined, ""
+    return singles[best], (
+        f"the combination scores {combined_loss:.4f}, worse than {best} alone ({chosen[best]['valid_loss']:.4f}): "
+        f"the winners interact, so training uses {best} alone"
+    )
+
+
 def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -> tuple[pd.DataFrame, dict[str, Any]]:
     plain = progress(_run_trial(NO_AUGMENTATION, [], {"transform": "none", "argument": "", "value": ""}, **trial))
     if plain["status"] != "ok":
         raise RuntimeError(f"the trial without augmentation failed: {plain['error']}")
-    rows, chosen, combined_spec = [plain], {}, []
+    rows, chosen, combined_spec, singles = [plain], {}, [], {}
     for name, candidate in config.candidates.items():
         results = [
             progress(
@@ -216,6 +233,7 @@ def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -
         if plain["valid_loss"] - best["valid_loss"] > config.margin:
             chosen[name] = {"value": json.loads(best["value"]), "valid_loss": best["valid_loss"]}
             combined_spec += json.loads(best["spec"])
+            singles[name] = json.loads(best["spec"])
 
     tuned: dict[str, Any] = {
         "augment": combined_spec,
@@ -223,20 +241,17 @@ def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -
         "chosen": chosen,
         "margin": config.margin,
     }
-    if combined_spec:
+    if len(singles) > 1:
         combined = progress(
             _run_trial("combined", combined_spec, {"transform": "combined", "argument": "", "value": ""}, **trial)
         )
         rows.append(combined)
         tuned["combined_valid_loss"] = combined["valid_loss"]
-        best_single = min(choice["valid_loss"] for choice in chosen.values())
-        if not combined["valid_loss"] <= best_single:
-            tuned["note"] = (
-                f"the combination scores {combined['valid_loss']:.4f}, worse than the best single transform "
-                f"({best_single:.4f}): the winners interact; consider keeping fewer of them or weaker values"
-            )
-            logger.warning("Augmentation scan: %s", tuned["note"])
-    else:
+        tuned["augment"], note = keep_combination(chosen, singles, combined_spec, combined["valid_loss"])
+        if note:
+            tuned["note"] = note
+            logger.warning("Augmentation scan: %s", note)
+    elif not singles:
         tuned["note"] = "no transform beat no augmentation by more than the margin: train without augmentation"
-    logger.info("Tuned augmentations: %s", json.dumps(combined_spec))
+    logger.info("Tuned augmentations: %s", json.dumps(tuned["augment"]))
     return pd.DataFrame(rows).loc[:, list(SCAN_COLUMNS)], tuned
