@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from statefarm.data.splits import SampleConfig, SplitConfig, assign_folds, make_sample, split_fold
+from statefarm.evaluation.reports import augment_scan_figure
 from statefarm.modeling.augment import build_transform
 from statefarm.modeling.augment_tuning import TuningConfig, keep_combination, scan_augmentations
 from statefarm.modeling.models import ModelConfig
@@ -140,6 +141,30 @@ def test_the_scan_trains_the_model_it_tunes_for_at_its_input_size_unless_told_an
     [scan_run] = _children(parent)
     assert scan_run.data.params["model"] == "statefarm_small_cnn" and scan_run.data.params["input_size"] == "48x64"
     assert {run.data.params["model"] for run in _children(scan_run)} == {"statefarm_small_cnn"}
+
+
+def test_successive_halving_stops_the_losers_early_and_gives_only_the_others_their_seeds(prepared_data, sample):
+    _, cache = prepared_data
+    harmful = {
+        "shift": {"transform": "Affine", "argument": "translate_percent", "values": [[-0.4, 0.4], [-0.3, 0.3]],
+                  "fixed": {"p": 1.0}},
+        "brightness": GRID["brightness"],
+    }  # fmt: skip
+    config = _config(
+        candidates=harmful, repeats=2, training={"epochs": 3, "batch_size": 16},
+        halving={"min_epochs": 1, "reduction_factor": 2},
+    )  # fmt: skip
+    with mlflow.start_run():
+        scan, _ = scan_augmentations(cache, sample, config, MAIN, CPU, seed=0, clip=1e-3)
+    trials = scan.set_index("trial")
+    assert trials.at["no_augmentation", "status"] == "ok" and trials.at["no_augmentation", "epochs"] == 3 * 2
+    stopped = trials[trials["status"] == "pruned"]
+    assert len(stopped) >= 1 and (stopped["epochs"] < 3).all()  # one seed, cut short
+    assert stopped["valid_loss"].notna().all() and stopped["error"].str.startswith("stopped after epoch").all()
+    finished = trials[(trials["status"] == "ok") & (trials.index != "combined")]
+    assert (finished["epochs"] == 3 * 2).all()  # only trials that kept up get their second seed
+    assert trials["epochs"].sum() < 3 * 2 * len(trials)
+    assert augment_scan_figure(scan, {"chosen": {}}) is not None  # a stopped trial is drawn, not a failure
 
 
 def test_the_combination_is_kept_only_when_it_beats_the_best_single_transform():

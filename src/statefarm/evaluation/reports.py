@@ -115,7 +115,8 @@ def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure
 
     No augmentation is drawn across every panel (and the combination, when it ran);
     error bars are the spread over seeds when trials were repeated; the value kept for
-    training (``tuned["chosen"]``) is circled; a failed trial is a red cross.
+    training (``tuned["chosen"]``) is circled; a trial stopped early by successive halving is a grey
+    triangle at its loss when it stopped; a failed trial is a red cross.
     """
     plain = scan.loc[scan["transform"] == "none", "valid_loss"].iloc[0]
     chosen = (tuned or {}).get("chosen", {})
@@ -128,8 +129,12 @@ def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure
     for ax, transform in zip(axes.flat, transforms, strict=False):
         trials = scan[scan["transform"] == transform].reset_index(drop=True)
         errors = trials["valid_loss_std"].fillna(0) if trials["valid_loss_std"].notna().any() else None
-        ax.errorbar(trials.index, trials["valid_loss"], yerr=errors, marker="o", capsize=3, label=transform)
-        failed = trials.index[trials["status"] != "ok"]
+        scored = trials["valid_loss"].where(trials["status"] == "ok")
+        ax.errorbar(trials.index, scored, yerr=errors, marker="o", capsize=3, label=transform)
+        stopped = trials.index[trials["status"] == "pruned"]  # its loss when it stopped, after fewer epochs
+        ax.scatter(stopped, trials.loc[stopped, "valid_loss"], marker="v", color="grey",
+                   label="stopped early" if len(stopped) else None)  # fmt: skip
+        failed = trials.index[trials["status"] == "failed"]
         ax.scatter(failed, [plain] * len(failed), marker="x", color="red", label="failed" if len(failed) else None)
         ax.axhline(plain, color="grey", linestyle="--", label="no augmentation")
         if len(combined):

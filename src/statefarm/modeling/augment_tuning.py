@@ -5,6 +5,8 @@ honest search: a trial without augmentation, then for each candidate transform o
 trial per strength, every trial with the same seed, model and budget so their scores
 compare. A transform is kept at its best strength only when that beats no augmentation
 by more than ``margin``; the kept ones are combined and scored once more.
+With ``halving``, weak strengths stop early (successive halving, Optuna's pruner) and only
+the trials that train to the end get their further seeds.
 Regularization is not tuned here: a small sample needs more of it than the full data.
 """
 
@@ -17,6 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 from pydantic import Field
 
@@ -35,8 +38,8 @@ logger = logging.getLogger(__name__)
 
 NO_AUGMENTATION = "no_augmentation"
 SCAN_COLUMNS = (
-    "trial", "transform", "argument", "value", "spec", "valid_loss", "valid_loss_std", "valid_accuracy", "status",
-    "error",
+    "trial", "transform", "argument", "value", "spec", "valid_loss", "valid_loss_std", "valid_accuracy", "epochs",
+    "status", "error",
 )  # fmt: skip
 
 
@@ -52,6 +55,23 @@ class Candidate(Params):
         return [{self.transform: {**self.fixed, self.argument: value}}]
 
 
+class HalvingConfig(Params):
+    """Successive halving: every trial's first seed is compared with the others' at rungs of epochs."""
+
+    min_epochs: int = Field(1, ge=1, description="epochs every trial trains before its first comparison")
+    reduction_factor: int = Field(
+        3, ge=2, description="at each rung only the best 1/reduction_factor of the trials that reached it train on"
+    )
+
+    def study(self) -> optuna.Study:
+        """An in-memory study whose pruner stops the trials that fall behind (Optuna's ``SuccessiveHalvingPruner``)."""
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scan logs each trial itself
+        pruner = optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=self.min_epochs, reduction_factor=self.reduction_factor
+        )
+        return optuna.create_study(direction="minimize", pruner=pruner)
+
+
 class TuningConfig(Params):
     """The scan: candidates, the keep-margin, and the recipe and budget every trial gets."""
 
@@ -64,6 +84,7 @@ class TuningConfig(Params):
     optimizer: OptimizerConfig | None = Field(None, description="null: the tuned model's")
     scheduler: SchedulerConfig | None = Field(None, description="null: the tuned model's")
     training: TrainingConfig = Field(..., description="the budget of one trial: epochs, batch size")
+    halving: HalvingConfig | None = Field(None, description="stop weak trials early; null: every trial trains it all")
 
     def recipe(self, tuned_for: Recipe) -> Recipe:
         """What each trial trains: the model the scan tunes for, less what the scan sets itself.
@@ -92,37 +113,56 @@ def _run_trial(
     where: RuntimeConfig,
     seed: int,
     clip: float,
+    study: optuna.Study | None = None,
+    prunable: bool = True,
 ) -> dict[str, Any]:
+    """One trial: ``repeats`` seeds of ``recipe`` with ``spec``, scored by their mean final validation loss.
+
+    In a ``study``, the first seed reports its validation loss after every epoch, and a
+    ``prunable`` trial stops as soon as the study's pruner says so (status ``pruned``, its
+    loss then recorded); the other seeds train only for a trial that was not stopped.
+    """
     row = {**params, "trial": name, "spec": json.dumps(spec), "valid_loss": math.nan, "valid_loss_std": math.nan}
-    row["valid_accuracy"] = math.nan
+    row |= {"valid_accuracy": math.nan, "epochs": 0}
+    pruning = study.ask() if study is not None else None
+
+    def on_epoch(metrics: dict[str, float], epoch: int) -> None:
+        row["epochs"] += 1
+        if pruning is not None and seed_index == 0:
+            pruning.report(metrics["valid_loss"], epoch)
+            row["valid_loss"] = metrics["valid_loss"]
+            if prunable and pruning.should_prune():
+                raise optuna.TrialPruned(f"stopped after epoch {epoch}")
+
     try:
         trial_params = {**params, "spec": spec, "repeats": repeats, "model": recipe.model.name}
         with tracking.child_run(name, trial_params, {"stage": "augment_tuning"}) as log:
-            finals = [
-                fit_on_rows(
-                    image_cache,
-                    train,
-                    valid,
-                    recipe,
-                    where,
-                    spec,
-                    None,
-                    seed + repeat,
-                    clip,
-                    log_level=logging.DEBUG,
-                ).history[-1]
-                for repeat in range(repeats)
-            ]
+            finals = []
+            for seed_index in range(repeats):
+                try:
+                    result = fit_on_rows(
+                        image_cache, train, valid, recipe, where, spec, None, seed + seed_index, clip,
+                        on_epoch=on_epoch, log_level=logging.DEBUG,
+                    )  # fmt: skip
+                except optuna.TrialPruned as stop:
+                    study.tell(pruning, state=optuna.trial.TrialState.PRUNED)
+                    log({"valid_loss": row["valid_loss"], "epochs": row["epochs"]})
+                    return {**row, "status": "pruned", "error": str(stop)}
+                finals.append(result.history[-1])
             losses = np.array([final["valid_loss"] for final in finals])
             scores = {
                 "valid_loss": float(losses.mean()),
                 "valid_loss_std": float(losses.std(ddof=1)) if len(losses) > 1 else math.nan,
                 "valid_accuracy": float(np.mean([final["valid_accuracy"] for final in finals])),
             }
-            log({name: value for name, value in scores.items() if not math.isnan(value)})
+            log({name: value for name, value in scores.items() if not math.isnan(value)} | {"epochs": row["epochs"]})
     except Exception as error:  # a broken candidate is a failed trial, not a failed scan
         logger.warning("Trial %s failed: %s: %s", name, type(error).__name__, error)
+        if pruning is not None:
+            study.tell(pruning, state=optuna.trial.TrialState.FAIL)
         return {**row, "status": "failed", "error": f"{type(error).__name__}: {error}"}
+    if pruning is not None:
+        study.tell(pruning, float(finals[0]["valid_loss"]))
     return {**row, **scores, "status": "ok", "error": ""}
 
 
@@ -136,9 +176,10 @@ class ScanProgress:
         self.done += 1
         elapsed = time.perf_counter() - self.started
         remaining = elapsed / self.done * max(self.trials - self.done, 0)
+        stopped = f" ({row['error']})" if row["status"] == "pruned" else ""
         logger.info(
-            "Trial %d/%d %-28s valid log loss %.4f | ETA %s",
-            self.done, self.trials, row["trial"], row["valid_loss"], format_duration(remaining),
+            "Trial %d/%d %-28s valid log loss %.4f%s | ETA %s",
+            self.done, self.trials, row["trial"], row["valid_loss"], stopped, format_duration(remaining),
         )  # fmt: skip
         return row
 
@@ -209,7 +250,17 @@ def keep_combination(
 
 
 def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -> tuple[pd.DataFrame, dict[str, Any]]:
-    plain = progress(_run_trial(NO_AUGMENTATION, [], {"transform": "none", "argument": "", "value": ""}, **trial))
+    study = config.halving.study() if config.halving is not None else None
+    plain = progress(
+        _run_trial(
+            NO_AUGMENTATION,
+            [],
+            {"transform": "none", "argument": "", "value": ""},
+            **trial,
+            study=study,
+            prunable=False,
+        )
+    )
     if plain["status"] != "ok":
         raise RuntimeError(f"the trial without augmentation failed: {plain['error']}")
     rows, chosen, combined_spec, singles = [plain], {}, [], {}
@@ -221,6 +272,7 @@ def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -
                     candidate.spec(value),
                     {"transform": name, "argument": candidate.argument, "value": json.dumps(value)},
                     **trial,
+                    study=study,
                 )
             )
             for value in candidate.values
