@@ -35,6 +35,8 @@ def test_figures_are_drawn_without_pyplot(tmp_path):
         with Image.open(tmp_path / f"{name}.png") as image:
             assert image.size[0] > 500 and image.getextrema()[0][0] < 100  # drawn, not blank
     assert len(reports.learning_curves_figure(history).axes) == 3
+    cells = [text.get_text().split("\n") for text in reports.confusion_matrix_figure(predictions).axes[0].texts]
+    assert sum(int(count) for _, count in cells) == len(predictions)  # every image counted once, beside its share
 
 
 def test_plots_name_the_model_and_mark_what_was_kept():

@@ -69,9 +69,11 @@ def learning_curves_figure(history: pd.DataFrame, model: str = "", pseudo_labell
 
 
 def confusion_matrix_figure(valid_predictions: pd.DataFrame, title: str = "validation drivers") -> Figure:
-    """Row-normalized confusion matrix on the validation drivers; ``title`` names the model and its score."""
+    """Row-normalized confusion matrix on the validation drivers, each cell with its share of the row and its
+    image count; ``title`` names the model and its score."""
     predicted = _logits(valid_predictions).argmax(1)
-    matrix = confusion_matrix(valid_predictions["label"], predicted, labels=range(len(CLASS_NAMES)), normalize="true")
+    counts = confusion_matrix(valid_predictions["label"], predicted, labels=range(len(CLASS_NAMES)))
+    matrix = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     figure = Figure(figsize=(8, 7))
     axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
@@ -79,10 +81,14 @@ def confusion_matrix_figure(valid_predictions: pd.DataFrame, title: str = "valid
     axes.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES)
     axes.set_yticks(range(len(CLASS_NAMES)), labels)
     for (row, column), value in np.ndenumerate(matrix):
-        if value >= 0.01:
-            axes.text(column, row, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.5 else "black")
+        if counts[row, column]:
+            axes.text(
+                column, row, f"{value:.2f}\n{counts[row, column]}", ha="center", va="center", fontsize=7,
+                color="white" if value > 0.5 else "black",
+            )  # fmt: skip
     accuracy = float((predicted == valid_predictions["label"].to_numpy()).mean())
-    axes.set(xlabel="predicted", ylabel="true", title=f"{title}\naccuracy {accuracy:.3f}, rows normalized")
+    subtitle = f"accuracy {accuracy:.3f}; each cell: share of its row, images"
+    axes.set(xlabel="predicted", ylabel="true", title=f"{title}\n{subtitle}")
     figure.colorbar(image)
     lay_out(figure)
     return figure
