@@ -13,6 +13,8 @@ from kedro.framework.session import KedroSession
 from statefarm.collab.models import (
     CollabModelConfig,
     CollabTrainingConfig,
+    DotProduct,
+    RatingScale,
     RatingTensors,
     create_collab_model,
     fit_collab,
@@ -20,6 +22,7 @@ from statefarm.collab.models import (
     predict_rows,
 )
 from statefarm.collab.ratings import IdIndex, RatingsError, check_movies, check_ratings, split_ratings
+from statefarm.collab.reports import movie_bias_figure
 from statefarm.modeling.optim import OptimizerConfig, SchedulerConfig
 from statefarm.pipelines.collab.nodes import (
     compare_models,
@@ -266,3 +269,15 @@ def test_a_bad_to_predict_row_stops_the_pipeline_before_training(tmp_path, monke
         with KedroSession.create(project_path=project) as session:
             session.run(pipeline_names=["collab"])
     assert not list((project / "data").rglob("*.pt")) and not list((project / "data").rglob("*.csv"))
+
+
+def test_the_bias_plot_speaks_in_stars():
+    scale = RatingScale(0.0, 5.5)
+    model = DotProduct(1, 4, 2, True, scale, mean=3.5)
+    with torch.no_grad():
+        model.movie_bias.weight[1:, 0] = torch.tensor([1.0, 0.0, -1.0])
+    figure = movie_bias_figure(model, np.array([1, 2, 3]), np.array(["loved", "plain", "hated"]), "dot_bias", 0)
+    lowest, highest = figure.axes
+    loved = 5.5 / (1 + np.exp(-(scale.logit(3.5) + 1.0))) - 3.5  # what +1 on the logit adds to a 3.5-star rating
+    assert highest.patches[0].get_width() == pytest.approx(loved, rel=1e-5) and 0.5 < loved < 1.5
+    assert lowest.patches[0].get_width() < 0 and highest.get_xlabel() == "stars added to a typical rating (3.50)"

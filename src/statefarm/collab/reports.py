@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from torch import nn
@@ -14,12 +15,19 @@ _SHOWN = 12
 
 
 def movie_bias_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, name: str, min_ratings: int) -> Figure:
-    """The movies with the lowest and highest learned bias: liked or disliked whoever watches them."""
+    """The movies with the lowest and highest learned bias: liked or disliked whoever watches them.
+
+    Each bias is drawn in stars: what it adds to (or takes from) the rating of a user and a
+    movie whose factors and biases are otherwise nil, the model's rating of a typical pair.
+    """
     figure = Figure(figsize=(13, 6))
     if getattr(model, "movie_bias", None) is None:
         figure.text(0.5, 0.5, f"{name} has no movie biases", ha="center", va="center", fontsize=14)
         return figure
-    bias = model.movie_bias.weight.detach().numpy()[rows, 0]
+    with torch.no_grad():
+        logit = model.movie_bias.weight[rows, 0]
+        typical = model.scale(model.offset)
+        bias = (model.scale(model.offset + logit) - typical).numpy()
     order = np.argsort(bias)
     for axes, chosen, title in zip(
         figure.subplots(1, 2), (order[:_SHOWN], order[::-1][:_SHOWN]), ("lowest", "highest"), strict=True
@@ -27,8 +35,8 @@ def movie_bias_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, na
         axes.barh(range(len(chosen)), bias[chosen], color="tab:red" if title == "lowest" else "tab:green")
         axes.set_yticks(range(len(chosen)), [_short(t) for t in titles[chosen]])
         axes.invert_yaxis()
-        axes.set(title=f"{title} movie bias", xlabel="bias (logit of the rating scale)")
-    figure.suptitle(f"{name}: movie biases, movies with at least {min_ratings} ratings")
+        axes.set(title=f"{title} movie bias", xlabel=f"stars added to a typical rating ({float(typical):.2f})")
+    figure.suptitle(f"{name}: movie biases in stars, movies with at least {min_ratings} ratings")
     lay_out(figure)
     return figure
 
@@ -43,18 +51,22 @@ def movie_pca_figure(model: nn.Module, rows: np.ndarray, titles: np.ndarray, nam
         return figure
     pca = PCA(n_components=2).fit(factors)
     points = pca.transform(factors)
-    axes.scatter(points[:, 0], points[:, 1], s=6, alpha=0.3, color="grey")
-    for component in (0, 1):
+    axes.scatter(points[:, 0], points[:, 1], s=6, alpha=0.3, color="grey", label="a movie")
+    for component, colour in ((0, "tab:blue"), (1, "tab:orange")):
         order = np.argsort(points[:, component])
-        for movie in (*order[:5], *order[-5:]):
-            axes.annotate(_short(titles[movie]), points[movie], fontsize=8)
-            axes.scatter(*points[movie], s=14, color="tab:blue" if component == 0 else "tab:orange")
+        ends = np.array([*order[:5], *order[-5:]])
+        axes.scatter(points[ends, 0], points[ends, 1], s=14, color=colour,
+                     label=f"the five at each end of component {component + 1}")  # fmt: skip
+        for rank, movie in enumerate(ends):  # every other name a little lower, so that neighbours do not overlap
+            axes.annotate(_short(titles[movie]), points[movie], xytext=(4, -9 * (rank % 2)),
+                          textcoords="offset points", fontsize=8, color=colour)  # fmt: skip
     share = pca.explained_variance_ratio_
     axes.set(
         xlabel=f"component 1 ({share[0]:.0%} of the variance)",
         ylabel=f"component 2 ({share[1]:.0%})",
-        title=f"{name}: movie factors, movies with at least {min_ratings} ratings; the five at each end named",
+        title=f"{name}: movie factors, movies with at least {min_ratings} ratings",
     )
+    axes.legend(loc="best", fontsize=8)
     lay_out(figure)
     return figure
 
