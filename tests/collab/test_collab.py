@@ -76,8 +76,13 @@ def small_config(**overrides) -> dict:
 
 def test_each_model_recovers_a_planted_low_rank_structure():
     comparison, history, metrics = compare_models(planted_ratings(), small_config(splits=["random"]), seed=0)
-    rmse = comparison.set_index("model")["rmse"]
+    scores = comparison.set_index("model")
+    rmse = scores["rmse"].dropna()
     assert set(rmse.index) == {"global_mean", "bias", "dot", "dot_bias", "neural", "ensemble", "surprise_svd"}
+    ndcg = scores["ndcg_at_10"].dropna()  # top-10 lists judged on the held-out ratings of 4 stars or more
+    assert set(ndcg.index) == {"popularity", "bias", "dot", "dot_bias", "neural", "ensemble", "surprise_svd"}
+    assert ndcg["dot_bias"] > ndcg["popularity"] and ndcg["ensemble"] > ndcg["popularity"], comparison
+    assert metrics["random.popularity.ndcg_at_10"]["value"] == pytest.approx(ndcg["popularity"])
     for model in ("dot", "dot_bias", "neural", "ensemble"):
         assert rmse[model] < 0.6 * rmse["global_mean"], comparison
     assert rmse["dot_bias"] < rmse["bias"]  # the factors carry what the biases cannot

@@ -84,10 +84,7 @@ def test_scan_keeps_each_transforms_best_value_and_records_failures(prepared_dat
         if trials.at[best, "valid_loss"] < plain:
             winners[best] = json.loads(trials.at[best, "spec"])
     assert ("combined" in ok.index) == (len(winners) > 1)  # one winner is its own combination
-    if "combined" in ok.index and ok.at["combined", "valid_loss"] > min(ok.loc[list(winners), "valid_loss"]):
-        assert tuned["augment"] == winners[ok.loc[list(winners), "valid_loss"].idxmin()]
-    else:
-        assert tuned["augment"] == [step for spec in winners.values() for step in spec]
+    assert tuned["augment"] == [step for spec in winners.values() for step in spec]  # combination: always
     build_transform(tuned["augment"])  # the result is a valid spec
     progress = [record.getMessage() for record in caplog.records if re.match(r"Trial \d+/", record.getMessage())]
     assert len(progress) == len(scan) and progress[0].startswith("Trial 1/") and "ETA" in progress[-1]
@@ -167,7 +164,7 @@ def test_successive_halving_stops_the_losers_early_and_gives_only_the_others_the
     assert augment_scan_figure(scan, {"chosen": {}}) is not None  # a stopped trial is drawn, not a failure
 
 
-def test_the_combination_is_kept_only_when_it_beats_the_best_single_transform():
+def test_the_combination_can_be_kept_only_when_it_beats_the_best_single_transform():
     chosen = {"shift": {"value": [-0.1, 0.1], "valid_loss": 0.90}, "blur": {"value": [3, 3], "valid_loss": 0.85}}
     singles = {
         "shift": [{"Affine": {"translate_percent": [-0.1, 0.1]}}],
@@ -176,9 +173,8 @@ def test_the_combination_is_kept_only_when_it_beats_the_best_single_transform():
     combined = singles["shift"] + singles["blur"]
     assert keep_combination(chosen, singles, combined, 0.84) == (combined, "")
     assert keep_combination(chosen, singles, combined, 0.85) == (combined, "")  # a tie keeps the combination
-    spec, note = keep_combination(chosen, singles, combined, 0.87)  # the winners interact
-    assert spec == singles["blur"] and "worse than blur alone (0.8500)" in note
-    assert keep_combination(chosen, singles, combined, float("nan"))[0] == singles["blur"]  # a failed combination
+    assert keep_combination(chosen, singles, combined, 0.87) == (singles["blur"], "blur")  # the winners interact
+    assert keep_combination(chosen, singles, combined, float("nan")) == (singles["blur"], "blur")  # a failed one
 
 
 def test_training_uses_the_tuned_spec_when_there_is_one():

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -85,6 +85,11 @@ class TuningConfig(Params):
     scheduler: SchedulerConfig | None = Field(None, description="null: the tuned model's")
     training: TrainingConfig = Field(..., description="the budget of one trial: epochs, batch size")
     halving: HalvingConfig | None = Field(None, description="stop weak trials early; null: every trial trains it all")
+    combination: Literal["always", "when_better"] = Field(
+        "always",
+        description="always: train with every winner combined; when_better: only if the combination beats the best "
+        "winner alone on the sample, else that one alone",
+    )
 
     def recipe(self, tuned_for: Recipe) -> Recipe:
         """What each trial trains: the model the scan tunes for, less what the scan sets itself.
@@ -235,18 +240,13 @@ def scan_augmentations(
 def keep_combination(
     chosen: dict[str, dict[str, Any]], singles: dict[str, AugmentSpec], combined: AugmentSpec, combined_loss: float
 ) -> tuple[AugmentSpec, str]:
-    """What training gets: the combination of the transforms that each beat no augmentation, when it scores at
-    least as well on the sample as the best of them alone; else that transform alone, and a note that says why.
+    """The combination of the transforms that each beat no augmentation, when it scores at least as well on the
+    sample as the best of them alone, and ``""``; else that transform's spec, and its name.
 
     ``chosen`` holds each kept transform's ``valid_loss``, ``singles`` its spec.
     """
     best = min(chosen, key=lambda name: chosen[name]["valid_loss"])
-    if combined_loss <= chosen[best]["valid_loss"]:
-        return combined, ""
-    return singles[best], (
-        f"the combination scores {combined_loss:.4f}, worse than {best} alone ({chosen[best]['valid_loss']:.4f}): "
-        f"the winners interact, so training uses {best} alone"
-    )
+    return (combined, "") if combined_loss <= chosen[best]["valid_loss"] else (singles[best], best)
 
 
 def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -299,10 +299,19 @@ def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -
         )
         rows.append(combined)
         tuned["combined_valid_loss"] = combined["valid_loss"]
-        tuned["augment"], note = keep_combination(chosen, singles, combined_spec, combined["valid_loss"])
-        if note:
-            tuned["note"] = note
-            logger.warning("Augmentation scan: %s", note)
+        kept, alone = keep_combination(chosen, singles, combined_spec, combined["valid_loss"])
+        if alone:
+            tuned["note"] = (
+                f"the combination scores {combined['valid_loss']:.4f} on the sample, worse than {alone} alone "
+                f"({chosen[alone]['valid_loss']:.4f}): "
+            ) + (
+                f"training uses {alone} alone"
+                if config.combination == "when_better"
+                else "training uses the combination still (augment_tuning.combination: always)"
+            )
+            logger.warning("Augmentation scan: %s", tuned["note"])
+        if config.combination == "when_better":
+            tuned["augment"] = kept
     elif not singles:
         tuned["note"] = "no transform beat no augmentation by more than the margin: train without augmentation"
     logger.info("Tuned augmentations: %s", json.dumps(tuned["augment"]))

@@ -24,6 +24,15 @@ from statefarm.collab.models import (
     predict_rows,
     rmse,
 )
+from statefarm.collab.ranking import (
+    RankingConfig,
+    judge_top_k,
+    mean_scorer,
+    model_scorer,
+    popularity_scorer,
+    score_names,
+    svd_scorer,
+)
 from statefarm.collab.ratings import RATING_SCALE, check_movies, check_pairs, check_ratings, split_ratings
 from statefarm.collab.reports import learning_curves_figure, movie_bias_figure, movie_pca_figure
 from statefarm.config import Params, parse_params
@@ -58,6 +67,7 @@ class CollabConfig(Params):
     final_model: str
     min_ratings: int = Field(20, ge=1, description="movies with fewer ratings are neither drawn nor recommended")
     top_n: int = Field(10, ge=1)
+    ranking: RankingConfig = RankingConfig()
 
     @model_validator(mode="after")
     def _known_models(self) -> CollabConfig:
@@ -113,12 +123,15 @@ def train_model(
     return model, history
 
 
-def svd_predictions(config: SVDConfig, train: pd.DataFrame, valid: pd.DataFrame, seed: int) -> np.ndarray:
+def fit_svd(config: SVDConfig, train: pd.DataFrame, seed: int):
+    """scikit-surprise's ``SVD`` fitted on ``train``."""
     from surprise import SVD, Dataset, Reader  # imported here: only this reference needs it
 
     data = Dataset.load_from_df(train[["userId", "movieId", "rating"]], Reader(rating_scale=RATING_SCALE))
-    svd = SVD(**config.model_dump(), random_state=seed)
-    svd.fit(data.build_full_trainset())
+    return SVD(**config.model_dump(), random_state=seed).fit(data.build_full_trainset())
+
+
+def svd_predictions(svd, valid: pd.DataFrame) -> np.ndarray:
     return np.array(
         [svd.predict(user, movie).est for user, movie in zip(valid["userId"], valid["movieId"], strict=True)]
     )
@@ -159,29 +172,36 @@ def compare_models(
         unseen = int(((held_out.users == 0) | (held_out.movies == 0)).sum())
         logger.info("%s split: %d ratings to train on, %d held out (%d of unseen users or movies)",
                     split, len(train), len(valid), unseen)  # fmt: skip
-        rows.append(_scores(split, "global_mean", np.full(len(valid), mean), valid, unseen, 0.0))
-        predictions = {}
+        split_rows = [_scores(split, "global_mean", np.full(len(valid), mean), valid, unseen, 0.0)]
+        predictions, scorers = {}, {"popularity": popularity_scorer(data.index, train)}
         for name in config.models:
             model, history = train_model(config, name, data, seed, prefix=f"collab.{split}.{name}.")
             predictions[name] = predict_rows(model, held_out.users, held_out.movies, mean).numpy()
-            rows.append(_scores(split, name, predictions[name], valid, unseen, history["seconds"].iloc[-1]))
+            scorers[name] = model_scorer(model, data.index, mean)
+            split_rows.append(_scores(split, name, predictions[name], valid, unseen, history["seconds"].iloc[-1]))
             histories.append(history.assign(split=split, model=name))
         if config.ensemble:
             mean_prediction = np.mean([predictions[name] for name in config.ensemble], axis=0)
-            seconds = sum(
-                row["train_seconds"] for row in rows[-len(config.models) :] if row["model"] in config.ensemble
-            )
-            rows.append(_scores(split, "ensemble", mean_prediction, valid, unseen, seconds))
+            seconds = sum(row["train_seconds"] for row in split_rows if row["model"] in config.ensemble)
+            split_rows.append(_scores(split, "ensemble", mean_prediction, valid, unseen, seconds))
+            scorers["ensemble"] = mean_scorer([scorers[name] for name in config.ensemble])
         start = time.perf_counter()
-        svd = svd_predictions(config.svd, train, valid, seed)
-        rows.append(_scores(split, "surprise_svd", svd, valid, unseen, time.perf_counter() - start))
+        svd = fit_svd(config.svd, train, seed)
+        split_rows.append(
+            _scores(split, "surprise_svd", svd_predictions(svd, valid), valid, unseen, time.perf_counter() - start)
+        )
+        scorers["surprise_svd"] = svd_scorer(svd, data.index)
+        split_rows.insert(1, {"split": split, "model": "popularity", "ratings": len(valid), "unseen": unseen})
+        ranking = judge_top_k(scorers, data.index, train, valid, config.ranking)
+        rows += [row | ranking.get(row["model"], {}) for row in split_rows]
     comparison = pd.DataFrame(rows)
     logger.info("Held-out ratings:\n%s", comparison.to_string(index=False, float_format="%.4f"))
     metrics = as_metric_history(
         {
             f"{row.split}.{row.model}.{score}": float(getattr(row, score))
             for row in comparison.itertuples()
-            for score in ("rmse", "mae")
+            for score in ("rmse", "mae", *score_names(config.ranking.k))
+            if not np.isnan(getattr(row, score))
         }
     )
     history = pd.concat(histories, ignore_index=True)

@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from statefarm.collab.ranking import RankingConfig, judge_top_k, popularity_scorer, ranking_scores, top_k
+from statefarm.collab.ratings import IdIndex
+
+
+def test_ranking_scores_match_hand_computed_values():
+    recommended = np.array([[5, 1, 7], [2, 3, 4]])  # k = 3
+    relevant = [{1, 9}, {8}]  # user 0 finds movie 1 at rank 2 of its 2 relevant; user 1 finds nothing
+    scores = ranking_scores(recommended, relevant, catalogue=10)
+    ndcg_user_0 = (1 / np.log2(3)) / (1 / np.log2(2) + 1 / np.log2(3))
+    assert scores["precision_at_3"] == pytest.approx((1 / 3 + 0) / 2)
+    assert scores["recall_at_3"] == pytest.approx((1 / 2 + 0) / 2)
+    assert scores["ndcg_at_3"] == pytest.approx((ndcg_user_0 + 0) / 2)
+    assert scores["coverage_at_3"] == pytest.approx(6 / 10)
+
+
+def _ratings(rows: list[tuple[int, int, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
+
+
+def test_top_k_never_lists_a_movie_rated_in_training_and_ranks_by_score():
+    train = _ratings([(1, 10, 4.0), (1, 20, 3.0), (2, 20, 5.0), (2, 30, 1.0), (3, 30, 2.0), (3, 40, 4.0)])
+    index = IdIndex.from_ratings(train)
+    preference = np.array([4.0, 3.0, 2.0, 1.0])  # movies 10, 20, 30, 40, everyone alike
+
+    def score(users: np.ndarray) -> np.ndarray:
+        return np.tile(preference, (len(users), 1))
+
+    users = np.arange(1, index.n_users)
+    lists = top_k(score, index, train, users, k=2)
+    movies = index.movies.to_numpy()[lists - 1]
+    assert movies.tolist() == [[30, 40], [10, 40], [10, 20]]  # each user's best two among what they did not rate
+    rated = train.groupby("userId")["movieId"].agg(set)
+    assert all(not set(listed) & rated[user] for user, listed in zip(index.users, movies, strict=True))
+
+
+def test_popularity_lists_the_most_rated_unrated_movies_and_is_judged_on_liked_held_out_ones():
+    train = _ratings([(1, 10, 4.0), (2, 10, 5.0), (3, 10, 3.0), (2, 20, 4.0), (3, 20, 4.0), (3, 30, 1.0)])
+    valid = _ratings([(1, 20, 5.0), (1, 30, 2.0), (2, 30, 4.5), (9, 10, 5.0)])  # user 9 is unseen: not judged
+    index = IdIndex.from_ratings(train)
+    scores = judge_top_k(
+        {"popularity": popularity_scorer(index, train)}, index, train, valid, RankingConfig(k=1, relevant_rating=4)
+    )["popularity"]
+    # user 1 gets movie 20 (2 ratings) and liked it; user 2 gets movie 30, the only one left, and liked it.
+    assert scores == {"precision_at_1": 1.0, "recall_at_1": 1.0, "ndcg_at_1": 1.0, "coverage_at_1": 2 / 3}
