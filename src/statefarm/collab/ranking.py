@@ -1,7 +1,8 @@
 """Top-k recommendations judged as a user meets them: precision, recall and NDCG at k, and catalogue coverage.
 
-Each user seen in training gets the ``k`` movies of the training catalogue that score
-highest, less the movies they rated in training; a held-out rating of at least
+Each user seen in training gets the ``k`` movies of the catalogue that score highest, less
+the movies they rated in training (the catalogue: the movies with enough training ratings,
+as ``recommendations.csv`` lists them); a held-out rating of at least
 ``relevant_rating`` stars is a hit. Scores are made a chunk of users at a time, so nothing
 is ever users x movies in memory.
 """
@@ -21,6 +22,7 @@ from statefarm.collab.models import predict_rows
 from statefarm.collab.ratings import IdIndex
 from statefarm.config import Params
 
+NO_MOVIE = -1  # the rest of a list when fewer than k movies are left to recommend
 USERS_PER_CHUNK = 32  # x every movie: about 300,000 pairs at a time on ml-latest-small
 
 # Scores of every movie row (1..n_movies-1) for each user row given: (users, movies - 1).
@@ -39,8 +41,11 @@ def score_names(k: int) -> tuple[str, ...]:
     return f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}", f"coverage_at_{k}"
 
 
-def top_k(score: Scorer, index: IdIndex, train: pd.DataFrame, users: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` best movie rows for each of ``users`` (rows), movies each rated in training left out."""
+def top_k(
+    score: Scorer, index: IdIndex, train: pd.DataFrame, users: np.ndarray, k: int, catalogue: np.ndarray
+) -> np.ndarray:
+    """The ``k`` best movie rows for each of ``users`` (rows) among the ``catalogue`` (a mask over movie rows
+    1..), movies each rated in training left out."""
     user_rows, movie_rows = index.rows(train)
     rated = sparse.csr_matrix(
         (np.ones(len(train), bool), (user_rows, movie_rows - 1)), shape=(index.n_users, index.n_movies - 1)
@@ -49,10 +54,13 @@ def top_k(score: Scorer, index: IdIndex, train: pd.DataFrame, users: np.ndarray,
     for start in range(0, len(users), USERS_PER_CHUNK):
         chunk = users[start : start + USERS_PER_CHUNK]
         scores = np.array(score(chunk), dtype=np.float64)
-        scores[rated[chunk].toarray()] = -np.inf
+        scores[rated[chunk].toarray() | ~catalogue] = -np.inf
         best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, best, axis=1), axis=1, kind="stable")
-        lists.append(np.take_along_axis(best, order, axis=1) + 1)
+        best_scores = np.take_along_axis(scores, best, axis=1)
+        order = np.argsort(-best_scores, axis=1, kind="stable")
+        rows = np.take_along_axis(best, order, axis=1) + 1
+        rows[np.take_along_axis(best_scores, order, axis=1) == -np.inf] = NO_MOVIE  # fewer than k left to list
+        lists.append(rows)
     return np.concatenate(lists) if lists else np.empty((0, k), np.int64)
 
 
@@ -70,20 +78,28 @@ def ranking_scores(recommended: np.ndarray, relevant: list[set[int]], catalogue:
         precision.append(hits.sum() / k)
         recall.append(hits.sum() / len(wanted))
         ndcg.append((discounts * hits).sum() / discounts[: min(k, len(wanted))].sum())
-    scores = (np.mean(precision), np.mean(recall), np.mean(ndcg), len(np.unique(recommended)) / catalogue)
+    listed = np.unique(recommended[recommended != NO_MOVIE])
+    scores = (np.mean(precision), np.mean(recall), np.mean(ndcg), len(listed) / catalogue)
     return dict(zip(score_names(k), map(float, scores), strict=True))
 
 
 def judge_top_k(
-    scorers: dict[str, Scorer], index: IdIndex, train: pd.DataFrame, valid: pd.DataFrame, config: RankingConfig
+    scorers: dict[str, Scorer],
+    index: IdIndex,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    config: RankingConfig,
+    min_ratings: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """``ranking_scores`` of each scorer's top-k lists, for the users with a relevant held-out rating."""
+    """``ranking_scores`` of each scorer's top-k lists among the movies with ``min_ratings`` training ratings or
+    more, for the users with a relevant held-out rating."""
     liked = valid[(valid["rating"] >= config.relevant_rating) & valid["userId"].isin(index.users)]
     user_rows, movie_rows = index.rows(liked)
     relevant = pd.Series(movie_rows).groupby(user_rows).agg(set)
     users = relevant.index.to_numpy()
+    catalogue = np.bincount(index.rows(train)[1], minlength=index.n_movies)[1:] >= min_ratings
     return {
-        name: ranking_scores(top_k(score, index, train, users, config.k), list(relevant), index.n_movies - 1)
+        name: ranking_scores(top_k(score, index, train, users, config.k, catalogue), list(relevant), catalogue.sum())
         for name, score in scorers.items()
     }
 

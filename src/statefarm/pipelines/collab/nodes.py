@@ -192,7 +192,7 @@ def compare_models(
         )
         scorers["surprise_svd"] = svd_scorer(svd, data.index)
         split_rows.insert(1, {"split": split, "model": "popularity", "ratings": len(valid), "unseen": unseen})
-        ranking = judge_top_k(scorers, data.index, train, valid, config.ranking)
+        ranking = judge_top_k(scorers, data.index, train, valid, config.ranking, config.min_ratings)
         rows += [row | ranking.get(row["model"], {}) for row in split_rows]
     comparison = pd.DataFrame(rows)
     logger.info("Held-out ratings:\n%s", comparison.to_string(index=False, float_format="%.4f"))
