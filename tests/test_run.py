@@ -197,6 +197,8 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     for name, child in models.items():  # the kept epoch as the summary and the learning curves count it
         history = pd.read_csv(data / "08_reporting" / "demo" / name / "training_history.csv")
         assert child.data.metrics["best_epoch"] == run_summary.best_epoch(history)
+        kept = history.iloc[run_summary.best_epoch(history) - 1]  # the kept epoch's scores, not the last one's
+        assert child.data.metrics["best_valid_accuracy"] == pytest.approx(kept["valid_accuracy"])
     assert models["pseudo.fold_1"].data.params["pseudo_labels.fraction"] == "0.25"
     assert "baseline.fold_0.valid_loss" not in metrics  # the parent keeps the summaries
     assert "augment_tuning/augment_grid.yml" in {a.path for a in client.list_artifacts(run_id, "augment_tuning")}

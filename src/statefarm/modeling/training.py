@@ -375,7 +375,8 @@ def train_classifier(
             on_epoch=log, pseudo=pseudo,
         )  # fmt: skip
         best = result.history[result.best_epoch]
-        log({"best_epoch": result.best_epoch + 1, "best_valid_loss": best["valid_loss"]})  # counted from 1
+        kept = {f"best_{name}": best[name] for name in ("valid_loss", "valid_accuracy", "train_loss") if name in best}
+        log({"best_epoch": result.best_epoch + 1, **kept})  # the kept epoch's, counted from 1
     best = store.load("best")
     best.pop("valid_logits", None)
     logits = result.best_valid_logits.numpy().astype(np.float32)
