@@ -4,6 +4,7 @@ import pytest
 
 from statefarm.collab.ranking import NO_MOVIE, RankingConfig, judge_top_k, popularity_scorer, ranking_scores, top_k
 from statefarm.collab.ratings import IdIndex
+from statefarm.collab.reports import ranking_figure
 
 
 def test_ranking_scores_match_hand_computed_values():
@@ -49,3 +50,14 @@ def test_popularity_lists_the_most_rated_unrated_movies_and_is_judged_on_liked_h
     )["popularity"]
     # user 1 gets movie 20 (2 ratings) and liked it; user 2 gets movie 30, the only one left, and liked it.
     assert scores == {"precision_at_1": 1.0, "recall_at_1": 1.0, "ndcg_at_1": 1.0, "coverage_at_1": 2 / 3}
+
+
+def test_the_ranking_plot_draws_each_models_scores_beside_popularity():
+    comparison = pd.DataFrame(
+        {"split": ["time"] * 3, "model": ["global_mean", "popularity", "dot"], "ndcg_at_10": [np.nan, 0.07, 0.08],
+         "precision_at_10": [np.nan, 0.05, 0.06]}
+    )  # fmt: skip
+    [axes] = ranking_figure(comparison, k=10).axes
+    assert [tick.get_text() for tick in axes.get_xticklabels()] == ["popularity", "dot"]  # what has no list is left out
+    assert [bar.get_height() for bar in axes.containers[0]] == [0.07, 0.08]
+    assert axes.get_lines()[0].get_ydata()[0] == 0.07  # popularity's NDCG, across the panel

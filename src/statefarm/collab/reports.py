@@ -87,5 +87,24 @@ def learning_curves_figure(history: pd.DataFrame) -> Figure:
     return figure
 
 
+def ranking_figure(comparison: pd.DataFrame, k: int) -> Figure:
+    """NDCG and precision at ``k`` of each model's top-k lists, one panel per split, the popularity baseline marked."""
+    splits = list(dict.fromkeys(comparison["split"]))
+    figure = Figure(figsize=(7 * len(splits), 5))
+    for axes, split in zip(np.atleast_1d(figure.subplots(1, len(splits))), splits, strict=True):
+        scores = comparison[comparison["split"] == split].dropna(subset=[f"ndcg_at_{k}"]).set_index("model")
+        positions = np.arange(len(scores))
+        axes.bar(positions - 0.2, scores[f"ndcg_at_{k}"], width=0.4, label=f"NDCG@{k}")
+        axes.bar(positions + 0.2, scores[f"precision_at_{k}"], width=0.4, label=f"precision@{k}")
+        if "popularity" in scores.index:
+            axes.axhline(scores.at["popularity", f"ndcg_at_{k}"], color="grey", linestyle="--",
+                         label=f"popularity's NDCG@{k}")  # fmt: skip
+        axes.set_xticks(positions, scores.index, rotation=30, ha="right")
+        axes.set(title=f"{split} split: top-{k} lists on the held-out ratings (higher is better)", ylabel="score")
+        axes.legend(fontsize=8)
+    lay_out(figure)
+    return figure
+
+
 def _short(title: str, length: int = 40) -> str:
     return title if len(title) <= length else title[: length - 1] + "…"

@@ -34,7 +34,7 @@ from statefarm.collab.ranking import (
     svd_scorer,
 )
 from statefarm.collab.ratings import RATING_SCALE, check_movies, check_pairs, check_ratings, split_ratings
-from statefarm.collab.reports import learning_curves_figure, movie_bias_figure, movie_pca_figure
+from statefarm.collab.reports import learning_curves_figure, movie_bias_figure, movie_pca_figure, ranking_figure
 from statefarm.config import Params, parse_params
 from statefarm.evaluation.metrics import as_metric_history
 from statefarm.modeling.optim import OptimizerConfig, SchedulerConfig
@@ -285,3 +285,9 @@ def draw_model(
     biases = movie_bias_figure(model, rows, titles.to_numpy(), config.final_model, config.min_ratings)
     pca = movie_pca_figure(model, rows, titles.to_numpy(), config.final_model, config.min_ratings)
     return biases, pca, learning_curves_figure(history)
+
+
+def draw_ranking(comparison: pd.DataFrame, parameters: dict) -> Figure:
+    """The models' top-k lists, scored, beside the popularity baseline."""
+    config = parse_params(CollabConfig, parameters, "collab")
+    return ranking_figure(comparison, config.ranking.k)

@@ -6,6 +6,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from statefarm.pipelines.collab.nodes import (
     compare_models,
     draw_model,
+    draw_ranking,
     predict_requested,
     recommend,
     train_final_model,
@@ -51,6 +52,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["collab_model", "ratings", "movies", "collab_history", "params:collab"],
                 outputs=["collab_movie_biases", "collab_movie_pca", "collab_learning_curves"],
                 name="draw_collab_model",
+            ),
+            node(
+                draw_ranking,
+                inputs=["collab_comparison", "params:collab"],
+                outputs="collab_ranking",
+                name="draw_collab_ranking",
             ),
         ]
     )
