@@ -17,7 +17,7 @@ from pydantic import Field
 from statefarm.config import Params, parse_params
 from statefarm.data.demo_data import DemoDataConfig
 from statefarm.data.splits import SampleConfig, SplitConfig
-from statefarm.evaluation.blending import BlendConfig, member_recipe
+from statefarm.evaluation.blending import BlendConfig, member_recipe, member_runtime
 from statefarm.evaluation.inference import InferenceConfig
 from statefarm.evaluation.pseudo_labels import PseudoLabelConfig
 from statefarm.modeling.augment import AugmentSpec, build_transform
@@ -87,8 +87,7 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
             member_recipe(parameters, parameters["blend"]["members"][name]), key=f"blend.members.{name}."
         )
         models[f"blend.members.{name}.model"] = recipe.model
-        own_runtime = parameters["blend"]["members"][name].get("runtime") or {}
-        parse_params(RuntimeConfig, {**parameters["runtime"], **own_runtime}, f"blend.members.{name}.runtime")
+        member_runtime(parameters["runtime"], parameters["blend"]["members"][name], f"blend.members.{name}.runtime")
     for key, model in models.items():
         check_weights_file(model, key)
     build_transform(validated.augment, key="augment")

@@ -26,10 +26,11 @@ from pydantic import Field, field_validator
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 
-from statefarm.config import Params
+from statefarm.config import Params, parse_params
 from statefarm.evaluation.cross_validation import LOGITS, PROBABILITIES
 from statefarm.evaluation.metrics import log_loss
 from statefarm.modeling.training import Recipe
+from statefarm.runtime.config import RuntimeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,13 @@ def member_recipe(main: Mapping[str, Mapping[str, Any] | None], member: Mapping[
     """Each recipe section of a member: the main section with the member's keys put over it."""
     overrides = MemberRecipe.model_validate(dict(member or {}))
     return {field.name: {**(main.get(field.name) or {}), **getattr(overrides, field.name)} for field in fields(Recipe)}
+
+
+def member_runtime(runtime: Mapping[str, Any], member: Mapping[str, Any] | None, key: str = "runtime") -> RuntimeConfig:
+    """Where a model trains: the run's ``runtime`` with a blend member's own ``runtime`` keys put over it;
+    errors name ``key``."""
+    own = MemberRecipe.model_validate(dict(member or {})).runtime
+    return parse_params(RuntimeConfig, {**runtime, **own}, key)
 
 
 def floored_log(probabilities: np.ndarray) -> np.ndarray:

@@ -11,11 +11,10 @@ from statefarm.config import parse_params
 from statefarm.data.cache import ImageCache, check_cache_matches_index
 from statefarm.evaluation import pseudo_labels as pseudo
 from statefarm.evaluation import reports
-from statefarm.evaluation.blending import member_recipe
+from statefarm.evaluation.blending import member_recipe, member_runtime
 from statefarm.modeling import training
 from statefarm.modeling.checkpoints import CheckpointStore, differences
 from statefarm.runtime import run_summary
-from statefarm.runtime.config import RuntimeConfig
 
 
 def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> training.Recipe:
@@ -26,12 +25,6 @@ def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> t
     if member is not None:  # a member of the blend: its own keys over the main recipe
         sections = member_recipe(sections, member)
     return training.Recipe.from_params(sections)
-
-
-def _where(runtime: dict[str, Any], member: dict[str, Any] | None) -> RuntimeConfig:
-    """The run's ``runtime``, with a blend member's own ``runtime`` keys over it."""
-    own = (member or {}).get("runtime") or {}
-    return parse_params(RuntimeConfig, {**runtime, **own}, "runtime")
 
 
 def recipe_changes(saved_model: dict, params: dict[str, Any], member: dict | None = None) -> list[tuple]:
@@ -84,7 +77,7 @@ def train_model(
     recipe = _recipe(model, optimizer, scheduler, annealer, training_params, member)
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
-        image_cache, image_index, driver_split, recipe, _where(runtime, member), augment, checkpoints, seed,
+        image_cache, image_index, driver_split, recipe, member_runtime(runtime, member), augment, checkpoints, seed,
         clip=submission["clip"], run_name=run_name, pseudo=pseudo_training,
     )  # fmt: skip
 
