@@ -2,7 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from statefarm.collab.ranking import NO_MOVIE, RankingConfig, judge_top_k, popularity_scorer, ranking_scores, top_k
+from statefarm.collab.ranking import (
+    NO_MOVIE,
+    RankingConfig,
+    judge_top_k,
+    popularity_scorer,
+    ranking_scores,
+    rated_movies,
+    top_k,
+)
 from statefarm.collab.ratings import IdIndex
 from statefarm.collab.reports import ranking_figure
 
@@ -31,13 +39,14 @@ def test_top_k_never_lists_a_movie_rated_in_training_and_ranks_by_score():
         return np.tile(preference, (len(users), 1))
 
     users = np.arange(1, index.n_users)
-    lists = top_k(score, index, train, users, k=2, catalogue=np.ones(4, bool))
+    excluded = rated_movies(index, train)
+    lists = top_k(score, users, k=2, rated=excluded, catalogue=np.ones(4, bool))
     movies = index.movies.to_numpy()[lists - 1]
     assert movies.tolist() == [[30, 40], [10, 40], [10, 20]]  # each user's best two among what they did not rate
     rated = train.groupby("userId")["movieId"].agg(set)
     assert all(not set(listed) & rated[user] for user, listed in zip(index.users, movies, strict=True))
     # Out of the catalogue (too few ratings to recommend), movie 10 is never listed; user 2 has one movie left.
-    without_10 = top_k(score, index, train, users, k=2, catalogue=np.array([False, True, True, True]))
+    without_10 = top_k(score, users, k=2, rated=excluded, catalogue=np.array([False, True, True, True]))
     assert without_10.tolist() == [[3, 4], [4, NO_MOVIE], [2, NO_MOVIE]]
 
 

@@ -41,15 +41,17 @@ def score_names(k: int) -> tuple[str, ...]:
     return f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}", f"coverage_at_{k}"
 
 
-def top_k(
-    score: Scorer, index: IdIndex, train: pd.DataFrame, users: np.ndarray, k: int, catalogue: np.ndarray
-) -> np.ndarray:
-    """The ``k`` best movie rows for each of ``users`` (rows) among the ``catalogue`` (a mask over movie rows
-    1..), movies each rated in training left out."""
+def rated_movies(index: IdIndex, train: pd.DataFrame) -> sparse.csr_matrix:
+    """Which movie rows (from 1, as columns from 0) each user row rated in ``train``: never listed for them."""
     user_rows, movie_rows = index.rows(train)
-    rated = sparse.csr_matrix(
+    return sparse.csr_matrix(
         (np.ones(len(train), bool), (user_rows, movie_rows - 1)), shape=(index.n_users, index.n_movies - 1)
     )
+
+
+def top_k(score: Scorer, users: np.ndarray, k: int, rated: sparse.csr_matrix, catalogue: np.ndarray) -> np.ndarray:
+    """The ``k`` best movie rows for each of ``users`` (rows) among the ``catalogue`` (a mask over movie rows
+    1..), the movies each ``rated`` (``rated_movies``) left out."""
     lists = []
     for start in range(0, len(users), USERS_PER_CHUNK):
         chunk = users[start : start + USERS_PER_CHUNK]
@@ -98,8 +100,9 @@ def judge_top_k(
     relevant = pd.Series(movie_rows).groupby(user_rows).agg(set)
     users = relevant.index.to_numpy()
     catalogue = np.bincount(index.rows(train)[1], minlength=index.n_movies)[1:] >= min_ratings
+    rated = rated_movies(index, train)  # once for every scorer
     return {
-        name: ranking_scores(top_k(score, index, train, users, config.k, catalogue), list(relevant), catalogue.sum())
+        name: ranking_scores(top_k(score, users, config.k, rated, catalogue), list(relevant), catalogue.sum())
         for name, score in scorers.items()
     }
 
