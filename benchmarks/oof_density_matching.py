@@ -35,14 +35,15 @@ def main() -> None:
     with KedroSession.create(project_path=Path.cwd(), env=args.env) as session:
         catalog = session.load_context().catalog
         folds = catalog.load("driver_folds")["folds"]
-        inference, seed = catalog.load("params:inference"), catalog.load("params:seed")
+        inference, where, seed = (catalog.load(f"params:{group}") for group in ("inference", "runtime", "seed"))
         cache, index, driver_folds = (catalog.load(name) for name in ("image_cache", "image_index", "driver_folds"))
         splits = [catalog.load(f"fold_{k}.driver_split") for k in folds]
         for kind in args.kinds:
             valid = [catalog.load(f"{kind}.fold_{k}.valid_predictions") for k in folds]
             oof, _ = collect_out_of_fold(index, driver_folds, inference, *valid, *splits, folds=folds)
             for match in (True, False):
-                params = inference | {"neighbours": inference["neighbours"] | {"match_test_density": match}}
+                search = inference.neighbours.model_copy(update={"match_test_density": match})
+                params = inference.model_copy(update={"neighbours": search})
                 tables = [
                     find_valid_neighbours(
                         catalog.load(f"{kind}.fold_{k}.model"),
@@ -50,6 +51,7 @@ def main() -> None:
                         valid[k],
                         catalog.load(f"{kind}.fold_{k}.test_neighbours"),
                         params,
+                        where,
                         seed,
                     )  # fmt: skip
                     for k in folds

@@ -78,8 +78,10 @@ def generate(raw: Path, scale: float, seed: int) -> None:
         pool.starmap(_save, [(chunk, str(raw)) for chunk in chunks])
 
 
-def _catalog(raw: Path, work: Path, parameters: dict):
+def _catalog(raw: Path, work: Path, parameters: dict | None = None, pipeline=None):
+    """The stage's datasets, and its parameters validated into the types its nodes name, as ``kedro run`` does."""
     from kedro.io import DataCatalog, MemoryDataset
+    from kedro.validation import ParameterValidator
     from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
     from statefarm.datasets import ImageCacheDataset, ImageFolderDataset
@@ -92,7 +94,9 @@ def _catalog(raw: Path, work: Path, parameters: dict):
         "rejected_images": CSVDataset(filepath=str(work / "rejected.csv"), save_args={"index": False}),
         "image_cache": ImageCacheDataset(str(work / "image_cache")),
     }
-    datasets |= {f"params:{key}": MemoryDataset(value) for key, value in parameters.items()}
+    if pipeline is not None:
+        validated = ParameterValidator({"stage": pipeline}).validate_raw_params(parameters or {})
+        datasets |= {f"params:{key}": MemoryDataset(value) for key, value in validated.items()}
     return DataCatalog(datasets)
 
 
@@ -101,7 +105,8 @@ def data_prep(raw: Path, work: Path) -> None:
 
     from statefarm.pipelines.data_prep.pipeline import create_pipeline
 
-    SequentialRunner().run(create_pipeline(), _catalog(raw, work, _parameters()))
+    stage = create_pipeline()
+    SequentialRunner().run(stage, _catalog(raw, work, _parameters(), stage))
 
 
 def sampling(raw: Path, work: Path) -> None:
@@ -111,8 +116,8 @@ def sampling(raw: Path, work: Path) -> None:
     from statefarm.pipelines.sampling.pipeline import create_pipeline
 
     parameters = _parameters()
-    folds = SplitConfig(**parameters["split"]).folds
-    SequentialRunner().run(create_pipeline(folds), _catalog(raw, work, parameters))
+    stage = create_pipeline(SplitConfig(**parameters["split"]).folds)
+    SequentialRunner().run(stage, _catalog(raw, work, parameters, stage))
 
 
 def predict(raw: Path, work: Path) -> None:
@@ -123,7 +128,7 @@ def predict(raw: Path, work: Path) -> None:
     from statefarm.modeling.models import ModelConfig, create_model, model_data_config
     from statefarm.runtime.config import RuntimeConfig
 
-    catalog = _catalog(raw, work, {})
+    catalog = _catalog(raw, work)
     cache, names = catalog.load("image_cache"), readable_test_images(catalog.load("image_index"))
     torch.manual_seed(0)
     model = create_model(ModelConfig(name="statefarm_small_cnn", pretrained=False)).eval()
@@ -157,14 +162,15 @@ def neighbours(raw: Path, work: Path) -> None:
 
 
 def submission(raw: Path, work: Path) -> None:
+    from statefarm.data.submission import SubmissionConfig
     from statefarm.pipelines.submission.nodes import make_submission
 
-    catalog = _catalog(raw, work, {})
+    catalog = _catalog(raw, work)
     table = make_submission(
         pd.read_parquet(work / "test_predictions.parquet"),
         catalog.load("sample_submission"),
         catalog.load("image_index"),
-        _parameters()["submission"],
+        SubmissionConfig(**_parameters()["submission"]),
     )
     table.to_csv(work / "submission.csv", index=False)
 

@@ -10,6 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub, and f
 
 import pandas as pd
 import pytest
+from kedro.io import MemoryDataset
+from kedro.pipeline import Pipeline
+from kedro.validation import ParameterValidator
 
 from statefarm.data.demo_data import DemoDataConfig, generate_demo_dataset
 
@@ -24,6 +27,21 @@ TINY_DEMO = DemoDataConfig(
     test_images_per_driver_class=1,
     image_size=(48, 64),
 )
+
+
+def parameter_datasets(pipeline: Pipeline, parameters: dict) -> dict[str, MemoryDataset]:
+    """The ``params:`` inputs of ``pipeline`` from ``parameters`` (groups as in ``conf/``), each validated into the
+    type its node names, as ``kedro run`` hands them over."""
+    validated = ParameterValidator({"tested": pipeline}).validate_raw_params(parameters)
+
+    def value(path: str):
+        found = validated
+        for part in path.split("."):
+            found = found[part] if isinstance(found, dict) else getattr(found, part)
+        return found
+
+    names = (name for name in pipeline.inputs() if name.startswith("params:"))
+    return {name: MemoryDataset(value(name.removeprefix("params:"))) for name in names}
 
 
 def write_raw_dataset(root: Path, config: DemoDataConfig = TINY_DEMO, seed: int = 0) -> Path:
@@ -125,13 +143,13 @@ def prepared_data(raw_dataset, tmp_path_factory):
     """The tiny dataset indexed and cached at 24x32: ``(image_index, image_cache)``."""
     from statefarm.data.cache import open_image_cache, write_image_cache
     from statefarm.datasets import ImageFolderDataset
-    from statefarm.pipelines.data_prep.nodes import index_images, plan_image_cache, reject_undecodable
+    from statefarm.pipelines.data_prep.nodes import ImageCacheConfig, index_images, plan_image_cache, reject_undecodable
 
     driver_list, sample_submission = read_csvs(raw_dataset)
     files = ImageFolderDataset(str(raw_dataset / "imgs")).load()
     checked, rejected = index_images(files, driver_list, sample_submission, num_workers=1)
     directory = tmp_path_factory.mktemp("cache") / "image_cache"
-    write_image_cache(plan_image_cache(checked, {"image_size": [24, 32]}, num_workers=1), directory)
+    write_image_cache(plan_image_cache(checked, ImageCacheConfig(image_size=(24, 32)), num_workers=1), directory)
     image_cache = open_image_cache(directory)
     image_index, _ = reject_undecodable(checked, rejected, image_cache)
     return image_index, image_cache

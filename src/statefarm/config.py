@@ -1,4 +1,8 @@
-"""Parameter schemas: a misspelled or out-of-range key fails at the node that reads it."""
+"""Parameter schemas: a misspelled or out-of-range key fails before the run, naming the key.
+
+Kedro hands each node its ``params:<group>`` already validated into the schema the node's
+signature names (``split: SplitConfig``); ``statefarm.parameters`` checks every group first.
+"""
 
 from __future__ import annotations
 
@@ -31,3 +35,8 @@ def parse_params(schema: type[P], params: Mapping[str, Any] | None, key: str) ->
             for problem in error.errors()
         )
         raise ValueError(f"Invalid parameters: {problems}") from None
+
+
+def with_keys(params: P, keys: Mapping[str, Any], key: str) -> P:
+    """``params`` with ``keys`` put over the keys it was given, validated again; errors name ``<key>.<field>``."""
+    return parse_params(type(params), {**params.model_dump(exclude_unset=True), **keys}, key) if keys else params

@@ -22,6 +22,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Node, Pipeline
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+from pydantic import BaseModel
 
 from statefarm.pipelines import names
 from statefarm.runtime import run_summary, tracking
@@ -42,9 +43,8 @@ class ParameterHooks:
         from statefarm.pipelines.chain import plan_pipelines
 
         # The raw parameters, with --params applied: context.params would build the pipelines first.
-        parameters = context.config_loader["parameters"]
-        validate_parameters(parameters)
-        use_plan(plan_pipelines(parameters["split"], parameters["blend"], parameters["training"]))
+        parameters = validate_parameters(context.config_loader["parameters"])
+        use_plan(plan_pipelines(parameters.split, parameters.blend, parameters.training))
 
 
 class RunLockedError(RuntimeError):
@@ -182,12 +182,14 @@ class InterruptHooks:
 
 
 class ProjectMlflowHook(MlflowHook):
-    """kedro-mlflow's hook, less the augmentation grid's parameters.
+    """kedro-mlflow's hook, handed each parameter group as plain values, less the augmentation grid.
 
-    kedro-mlflow logs every parameter a node reads, flattened: the scan's grid alone
-    would be about 50 (``augment_tuning.candidates.shift.values``, ...) and drown the
-    ones that matter. The grid is the ``augment_grid`` artifact instead, and each
-    trial's child run carries its own transform and value.
+    Nodes read their groups validated (``SplitConfig``, ...); kedro-mlflow flattens dicts
+    only, so each is logged as the values it holds, defaults included. kedro-mlflow logs
+    every parameter a node reads: the scan's grid alone would be about 50
+    (``augment_tuning.candidates.shift.values``, ...) and drown the ones that matter. The
+    grid is the ``augment_grid`` artifact instead, and each trial's child run carries its
+    own transform and value.
     """
 
     @hook_impl
@@ -199,12 +201,17 @@ class ProjectMlflowHook(MlflowHook):
 
     @hook_impl
     def before_node_run(self, node: Node, catalog: CatalogProtocol, inputs: dict[str, Any], is_async: bool) -> None:
-        super().before_node_run(node, catalog, without_augment_grid(inputs), is_async)
+        super().before_node_run(node, catalog, parameters_to_log(inputs), is_async)
 
 
-def without_augment_grid(inputs: dict[str, Any]) -> dict[str, Any]:
-    """A node's inputs as kedro-mlflow should log them: ``augment_tuning`` without its ``candidates``."""
-    kept = {name: value for name, value in inputs.items() if not name.startswith("params:augment_tuning.candidates")}
+def parameters_to_log(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A node's inputs as kedro-mlflow should log them: each validated group as plain values, and
+    ``augment_tuning`` without its ``candidates``."""
+    kept = {
+        name: value.model_dump(mode="json") if name.startswith("params:") and isinstance(value, BaseModel) else value
+        for name, value in inputs.items()
+        if not name.startswith("params:augment_tuning.candidates")
+    }
     if isinstance(kept.get("params:augment_tuning"), dict):
         kept["params:augment_tuning"] = {k: v for k, v in kept["params:augment_tuning"].items() if k != "candidates"}
     return kept

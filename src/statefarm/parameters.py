@@ -1,9 +1,10 @@
 """Every parameter of the project, checked against its schema once, before any node runs.
 
-Each group has the schema its node parses (``split`` is ``SplitConfig``, ...); this
-module only gathers them, so that a misspelled group or key, or a value out of range,
-stops ``kedro run`` at once with its name instead of after an hour of training, or
-never (a misspelled group is otherwise just ignored).
+Each group has the schema its nodes name in their signatures (``split: SplitConfig``, ...),
+and Kedro hands them each group validated into it; this module gathers them all, so that a
+misspelled group or key, a value out of range, a damaged weights file or a transform that
+cannot be built stops ``kedro run`` at once with its name instead of after an hour of
+training, or never (a misspelled group is otherwise just ignored).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import Field
 from statefarm.config import Params, parse_params
 from statefarm.data.demo_data import DemoDataConfig
 from statefarm.data.splits import SampleConfig, SplitConfig
+from statefarm.data.submission import SubmissionConfig
 from statefarm.evaluation.blending import BlendConfig, member_recipe, member_runtime
 from statefarm.evaluation.inference import InferenceConfig
 from statefarm.evaluation.pseudo_labels import PseudoLabelConfig
@@ -28,14 +30,6 @@ from statefarm.modeling.training import Recipe, TrainingConfig
 from statefarm.pipelines.collab.nodes import CollabConfig
 from statefarm.pipelines.data_prep.nodes import ImageCacheConfig
 from statefarm.runtime.config import RuntimeConfig
-
-
-class SubmissionConfig(Params):
-    """How the submission file is written, and whether it is uploaded."""
-
-    clip: float = Field(0.001, ge=0, lt=0.1, description="probabilities are kept in [clip, 1 - clip]")
-    submit: bool = Field(False, description="upload to Kaggle (one of the daily submissions)")
-    message: str = ""
 
 
 class ProjectParameters(Params):
@@ -61,6 +55,10 @@ class ProjectParameters(Params):
     runtime: RuntimeConfig
     collab: CollabConfig
 
+    def recipe(self) -> Recipe:
+        """The main model's recipe."""
+        return Recipe(self.model, self.optimizer, self.scheduler, self.annealer, self.training)
+
 
 def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
     """Check every group and key; build every augmentation once and read every weights file, so that a bad
@@ -82,12 +80,10 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
     models = {"model": validated.model}
     if validated.augment_tuning.model is not None:
         models["augment_tuning.model"] = validated.augment_tuning.model
-    for name in validated.blend.members:  # each member's recipe, as its nodes will read it
-        recipe = Recipe.from_params(
-            member_recipe(parameters, parameters["blend"]["members"][name]), key=f"blend.members.{name}."
-        )
-        models[f"blend.members.{name}.model"] = recipe.model
-        member_runtime(parameters["runtime"], parameters["blend"]["members"][name], f"blend.members.{name}.runtime")
+    main = validated.recipe()
+    for name, member in validated.blend.members.items():  # each member's recipe, as its nodes will read it
+        models[f"blend.members.{name}.model"] = member_recipe(main, member, f"blend.members.{name}.").model
+        member_runtime(validated.runtime, member, f"blend.members.{name}.runtime")
     for key, model in models.items():
         check_weights_file(model, key)
     build_transform(validated.augment, key="augment")

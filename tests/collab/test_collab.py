@@ -25,6 +25,7 @@ from statefarm.collab.ratings import IdIndex, RatingsError, check_movies, check_
 from statefarm.collab.reports import movie_bias_figure
 from statefarm.modeling.optim import OptimizerConfig, SchedulerConfig
 from statefarm.pipelines.collab.nodes import (
+    CollabConfig,
     compare_models,
     predict_requested,
     recommend,
@@ -53,7 +54,7 @@ def planted_ratings(users: int = 120, movies: int = 90, rank: int = 3, share: fl
     )
 
 
-def small_config(**overrides) -> dict:
+def small_config(**overrides) -> CollabConfig:
     """conf/base's collab parameters, trained long enough to fit the small planted table."""
     config = {**BASE_PARAMETERS, "training": {"epochs": 30, "batch_size": 256}, "min_ratings": 5, "top_n": 3}
     config["optimizer"] = {**config["optimizer"], "lr": 2.0e-2, "weight_decay": 0.05}
@@ -71,7 +72,7 @@ def small_config(**overrides) -> dict:
         },
     }
     config["svd"] = {**config["svd"], "n_factors": 8, "n_epochs": 30}
-    return config | overrides
+    return CollabConfig.model_validate(config | overrides)
 
 
 def test_each_model_recovers_a_planted_low_rank_structure():

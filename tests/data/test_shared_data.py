@@ -6,7 +6,7 @@ set, all 79,726 frames, as `sample_submission.csv` lists them.
 
 import pandas as pd
 import pytest
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
@@ -14,6 +14,7 @@ from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from statefarm.datasets import ImageCacheDataset, ImageFolderDataset
 from statefarm.pipelines.data_prep.pipeline import create_pipeline as data_prep
 from statefarm.pipelines.sampling.pipeline import create_pipeline as sampling
+from tests.conftest import parameter_datasets
 
 LABELLED_IMAGES = 17_077
 KAGGLE_TEST_IMAGES = 79_726
@@ -29,11 +30,16 @@ def test_real_80x60_data_is_indexed_cached_and_split_by_driver(shared_data, tmp_
             "raw_images": ImageFolderDataset(str(shared_data / "imgs")),
             "driver_imgs_list": CSVDataset(filepath=str(shared_data / "driver_imgs_list.csv")),
             "sample_submission": CSVDataset(filepath=str(shared_data / "sample_submission.csv")),
-            "params:num_workers": MemoryDataset(None),
-            "params:image_cache": MemoryDataset({"image_size": [60, 80]}),
-            "params:split": MemoryDataset({"n_folds": 5, "fold": 2}),
-            "params:sample": MemoryDataset({"train_drivers": 4, "valid_drivers": 2, "images_per_class": 20}),
-            "params:seed": MemoryDataset(42),
+            **parameter_datasets(
+                data_prep() + sampling(folds=[2]),
+                {
+                    "num_workers": None,
+                    "image_cache": {"image_size": [60, 80]},
+                    "split": {"n_folds": 5, "fold": 2},
+                    "sample": {"train_drivers": 4, "valid_drivers": 2, "images_per_class": 20},
+                    "seed": 42,
+                },
+            ),
             "image_index": ParquetDataset(filepath=str(tmp_path / "image_index.parquet")),
             "rejected_images": CSVDataset(filepath=str(tmp_path / "rejected.csv"), save_args={"index": False}),
             "image_cache": ImageCacheDataset(str(tmp_path / "image_cache")),

@@ -5,6 +5,8 @@ import pytest
 from statefarm.data.layout import CLASS_NAMES
 from statefarm.data.submission import SubmissionError, build_submission, validate_submission
 from statefarm.datasets import SubmissionDataset
+from statefarm.pipelines.submission.pipeline import create_pipeline
+from tests.conftest import parameter_datasets
 
 
 def _predictions(names, seed=0):
@@ -114,7 +116,9 @@ def _submission_catalog(sample_submission, tmp_path, submit):
             "baseline.test_predictions": MemoryDataset(_predictions(sample_submission["img"].tolist())),
             "sample_submission": MemoryDataset(sample_submission),
             "image_index": MemoryDataset(index),
-            "params:submission": MemoryDataset({"clip": 0.01, "submit": submit, "message": "m"}),
+            **parameter_datasets(
+                create_pipeline("baseline"), {"submission": {"clip": 0.01, "submit": submit, "message": "m"}}
+            ),
             "baseline.submission": SubmissionDataset(str(tmp_path / "baseline_submission.csv")),
             "baseline.kaggle_receipt": JSONDataset(filepath=str(tmp_path / "receipt.json")),
         }
@@ -125,7 +129,6 @@ def test_a_resume_does_not_upload_again_and_a_failed_upload_leaves_no_receipt(sa
     from kedro.runner import SequentialRunner
 
     from statefarm.data.competition import KaggleError
-    from statefarm.pipelines.submission.pipeline import create_pipeline
 
     catalog = _submission_catalog(sample_submission, tmp_path, submit=False)
     SequentialRunner().run(create_pipeline("baseline"), catalog)

@@ -10,6 +10,9 @@ from scipy.special import log_softmax
 from statefarm.evaluation import blending
 from statefarm.evaluation.cross_validation import LOGITS, PROBABILITIES
 from statefarm.evaluation.metrics import log_loss
+from statefarm.modeling.models import ModelConfig
+from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.modeling.training import Recipe, TrainingConfig
 from statefarm.parameters import validate_parameters
 from statefarm.settings import CONFIG_LOADER_ARGS
 from tests.conftest import REPO_ROOT
@@ -113,18 +116,20 @@ def test_the_test_blend_pools_each_image_with_the_given_weights_whatever_the_row
 
 
 def test_a_member_recipe_is_the_main_recipe_with_its_own_keys_over_it():
-    main = {
-        "model": {"name": "efficientnet_lite0", "pretrained": True, "drop_rate": 0.2},
-        "optimizer": {"opt": "adamw", "lr": 1e-3}, "scheduler": {"sched": "cosine"}, "annealer": {"enabled": False},
-        "training": {"epochs": 2, "batch_size": 64, "label_smoothing": 0.1},
-    }  # fmt: skip
-    member = {"model": {"name": "statefarm_small_cnn", "pretrained": False}, "training": {"epochs": 5}}
+    main = Recipe(
+        ModelConfig(name="efficientnet_lite0", pretrained=True, drop_rate=0.2), OptimizerConfig(opt="adamw", lr=1e-3),
+        SchedulerConfig(sched="cosine"), AnnealerConfig(enabled=False),
+        TrainingConfig(epochs=2, batch_size=64, label_smoothing=0.1),
+    )  # fmt: skip
+    member = blending.MemberRecipe(model={"name": "statefarm_small_cnn", "pretrained": False}, training={"epochs": 5})
     recipe = blending.member_recipe(main, member)
-    assert recipe["model"] == {"name": "statefarm_small_cnn", "pretrained": False, "drop_rate": 0.2}
-    assert recipe["training"] == {"epochs": 5, "batch_size": 64, "label_smoothing": 0.1}
-    assert recipe["optimizer"] == main["optimizer"]
+    assert (recipe.model.name, recipe.model.pretrained, recipe.model.drop_rate) == ("statefarm_small_cnn", False, 0.2)
+    assert (recipe.training.epochs, recipe.training.batch_size, recipe.training.label_smoothing) == (5, 64, 0.1)
+    assert recipe.optimizer == main.optimizer
+    with pytest.raises(ValueError, match=r"blend.members.cnn.training.epochs"):
+        blending.member_recipe(main, blending.MemberRecipe(training={"epochs": 0}), "blend.members.cnn.")
     with pytest.raises(ValueError, match="augment"):
-        blending.member_recipe(main, {"augment": []})  # augmentation is tuned once, for every model
+        blending.MemberRecipe.model_validate({"augment": []})  # augmentation is tuned once, for every model
 
 
 def _parameters(env: str) -> dict:
@@ -161,7 +166,7 @@ def test_the_real80x60_environment_fine_tunes_lite0_alone_upscaled_and_a_small_c
         "training": {"epochs": 5, "label_smoothing": 0.0},
         "runtime": {"cpu_amp": True},
     }  # fmt: skip
-    recipe = blending.member_recipe(raw, small_cnn)
-    assert recipe["model"]["name"] == "statefarm_small_cnn" and recipe["model"]["input_size"] is None
-    assert recipe["training"]["epochs"] > parameters.training.epochs
+    recipe = blending.member_recipe(parameters.recipe(), blending.MemberRecipe.model_validate(small_cnn))
+    assert recipe.model.name == "statefarm_small_cnn" and recipe.model.input_size is None
+    assert recipe.training.epochs > parameters.training.epochs
     assert validate_parameters(raw | {"blend": {"members": {"small_cnn": small_cnn}}}).blend.members["small_cnn"]

@@ -149,14 +149,13 @@ def test_the_inference_nodes_search_pixels_when_asked(prepared_data):
         "data_config": model_data_config(model, cache.image_size),
     }
     params = {"batch_size": 16, "neighbours": {"max_neighbours": 3}}
-    on_cpu = {"device": "cpu", "num_workers": 0}
     pixels = {**params, "neighbours": {"max_neighbours": 3, "space": "pixels", "pixel_size": [12, 16]}}
+    every = {**pixels, "neighbours": {**pixels["neighbours"], "match_test_density": False}}
+    params, pixels, every = (InferenceConfig.model_validate(group) for group in (params, pixels, every))
     test = image_index[(image_index["split"] == "test") & image_index["valid"]]
     names = test["img"].tolist()
     valid = image_index[(image_index["split"] == "train") & image_index["valid"]].head(12)
-    valid_logits = np.log(
-        predict_probabilities(checkpoint, cache, valid["img"].tolist(), InferenceConfig(**params), CPU)
-    )
+    valid_logits = np.log(predict_probabilities(checkpoint, cache, valid["img"].tolist(), params, CPU))
     valid_predictions = valid.loc[:, ["img", "subject", "label"]].assign(
         **dict(zip(LOGITS, valid_logits.T, strict=True))
     )
@@ -167,23 +166,22 @@ def test_the_inference_nodes_search_pixels_when_asked(prepared_data):
     model_space = find_test_neighbours_in_pixels(cache, image_index, params)
     assert model_space.empty  # each model searches its own
     logits, table = predict_test_images(
-        checkpoint, valid_predictions, cache, image_index, pixel_table, pixels, on_cpu, seed=0
+        checkpoint, valid_predictions, cache, image_index, pixel_table, pixels, CPU, seed=0
     )
     model_logits, model_table = predict_test_images(
-        checkpoint, valid_predictions, cache, image_index, model_space, params, on_cpu, seed=0
+        checkpoint, valid_predictions, cache, image_index, model_space, params, CPU, seed=0
     )
     pd.testing.assert_frame_equal(logits, model_logits)  # the same predictions, whichever space
-    expected = np.log(predict_probabilities(checkpoint, cache, names, InferenceConfig(**params), CPU))
+    expected = np.log(predict_probabilities(checkpoint, cache, names, params, CPU))
     np.testing.assert_allclose(logits.drop(columns="img").to_numpy(), expected, atol=1e-4)
     assert table.equals(pixel_table)  # every fold model shares the one search
     assert not table.equals(model_table)
     # A table left by a run over other test images, or with other neighbour counts, is refused.
     for stale in (pixel_table.iloc[1:], pixel_table.drop(columns=["neighbour_2", "distance_2"])):
         with pytest.raises(ValueError, match="rerun find_test_neighbours_in_pixels"):
-            predict_test_images(checkpoint, valid_predictions, cache, image_index, stale, pixels, on_cpu, seed=0)
+            predict_test_images(checkpoint, valid_predictions, cache, image_index, stale, pixels, CPU, seed=0)
 
-    every = {**pixels, "neighbours": {**pixels["neighbours"], "match_test_density": False}}
-    valid_table = find_valid_neighbours(checkpoint, cache, valid, table, every, on_cpu, seed=0)
+    valid_table = find_valid_neighbours(checkpoint, cache, valid, table, every, CPU, seed=0)
     valid_features = pixel_features(cache.images, cache.rows_of(valid["img"].tolist()), (12, 16))
     assert valid_table.equals(find_neighbours(valid_features, list(valid["img"]), 3))
 

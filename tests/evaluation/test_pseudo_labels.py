@@ -112,7 +112,7 @@ def test_the_labelling_node_smooths_with_the_choice_made_without_its_fold():
     model = {"model_info": {"train_drivers": ["p001"]}}
     # Calibrated first, with the temperature fitted without the fold, not the submission's.
     calibration = {"temperatures": {"0": 9.0, "1": 9.0}, "temperatures_without_fold": {"0": 2.0, "1": 2.0}}
-    smoothed = {"smooth": True}
+    smoothed = PseudoLabelConfig(smooth=True)
     labels, _ = make_node(
         logits, neighbours, model, calibration, choices, smoothed, model_name="baseline.fold_0", fold=0
     )
@@ -120,7 +120,14 @@ def test_the_labelling_node_smooths_with_the_choice_made_without_its_fold():
     expected = smooth(probabilities, neighbours, 3, 0.6, "uniform")
     np.testing.assert_allclose(labels[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-6)
     plain, _ = make_node(
-        logits, neighbours, model, calibration, choices, {"smooth": False}, model_name="baseline.fold_0", fold=0
+        logits,
+        neighbours,
+        model,
+        calibration,
+        choices,
+        PseudoLabelConfig(smooth=False),
+        model_name="baseline.fold_0",
+        fold=0,
     )
     np.testing.assert_allclose(plain[list(CLASS_NAMES)].to_numpy(), probabilities, atol=1e-6)  # no smoothing
     with pytest.raises(ValueError, match="baseline.fold_1: its test neighbours are of other images"):
@@ -160,7 +167,7 @@ def test_blended_labels_pool_the_fold_baselines_with_the_weights_fitted_without_
         ]
 
     teachers = teachers_of(models)
-    unsmoothed = {"smooth": False}
+    unsmoothed = PseudoLabelConfig(smooth=False)
     labels, sources = make_blended_pseudo_labels(weights, unsmoothed, *teachers, models=list(models), fold=1)
 
     log_p = [log_softmax(logits[name].drop(columns="img").to_numpy() / without_fold_1[name], axis=1) for name in models]

@@ -191,9 +191,12 @@ def test_training_uses_the_tuned_spec_when_there_is_one():
     [(True, {}, True), (False, {}, False), (False, {"training": {"use_tuned_augmentations": True}}, True)],
 )
 def test_the_whole_chain_runs_the_scan_only_when_a_model_augments_with_its_result(main, member, scans):
+    from statefarm.data.splits import SplitConfig
+    from statefarm.evaluation.blending import BlendConfig
     from statefarm.pipelines.chain import build_pipelines, plan_pipelines
 
-    registered = build_pipelines(plan_pipelines(None, {"members": {"cnn": member}}, {"use_tuned_augmentations": main}))
+    blend = BlendConfig(members={"cnn": member})
+    registered = build_pipelines(plan_pipelines(SplitConfig(), blend, TrainingConfig(use_tuned_augmentations=main)))
     chain = {node.name: node for node in registered["pseudo_label"].nodes}
     assert ("tune_augmentations" in chain) is scans  # twelve minutes of CPU on real80x60, for nothing
     assert "tuned_augmentations" in chain["baseline.cnn.fold_0.train_model"].inputs  # read when it exists

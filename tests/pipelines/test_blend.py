@@ -11,6 +11,7 @@ from statefarm.data.layout import CLASS_NAMES
 from statefarm.evaluation.cross_validation import LOGITS, PROBABILITIES
 from statefarm.evaluation.metrics import log_loss
 from statefarm.pipelines.blend.pipeline import create_pipeline
+from tests.conftest import parameter_datasets
 
 IMAGES, DRIVERS = 300, 6
 
@@ -45,7 +46,7 @@ def test_blend_pools_two_models_out_of_fold_and_reports_like_a_model(tmp_path):
             "pseudo.test_predictions": MemoryDataset(first_test),
             "pseudo.small.test_predictions": MemoryDataset(second_test),
             "image_index": MemoryDataset(index),
-            "params:submission": MemoryDataset({"clip": 0.001, "submit": False, "message": ""}),
+            **parameter_datasets(create_pipeline("pseudo.blend", ["pseudo", "pseudo.small"]), {"submission": {}}),
             "pseudo.blend.blend_weights": JSONDataset(filepath=str(tmp_path / "blend_weights.json")),
             **{
                 f"pseudo.blend.{name}": ParquetDataset(filepath=str(tmp_path / f"{name}.parquet"))

@@ -13,6 +13,7 @@ from statefarm.evaluation.cross_validation import LOGITS, PROBABILITIES
 from statefarm.evaluation.metrics import log_loss
 from statefarm.evaluation.neighbours import find_neighbours
 from statefarm.pipelines.cross_validation.pipeline import create_pipeline
+from tests.conftest import parameter_datasets
 
 DRIVERS = {"p001": 0, "p002": 0, "p003": 1, "p004": 1}  # driver -> the fold that validates it
 FRAMES = 4  # per driver and class: consecutive frames, close to each other
@@ -50,8 +51,10 @@ def _catalog(tmp_path) -> tuple[DataCatalog, pd.DataFrame]:
     data = {
         "image_index": index,
         "driver_folds": {"driver_folds": DRIVERS},
-        "params:inference": {"neighbours": {"max_neighbours": 3, "neighbours": [1, 3], "search_dims": None}},
-        "params:submission": {"clip": 0.001},
+    }
+    parameters = {
+        "inference": {"neighbours": {"max_neighbours": 3, "neighbours": [1, 3], "search_dims": None}},
+        "submission": {"clip": 0.001},
     }
     for fold in (0, 1):
         valid = labelled[labelled["subject"].map(DRIVERS) == fold].reset_index(drop=True)
@@ -75,7 +78,10 @@ def _catalog(tmp_path) -> tuple[DataCatalog, pd.DataFrame]:
         "baseline.calibration": JSONDataset(filepath=str(tmp_path / "calibration.json")),
         "baseline.neighbour_smoothing": JSONDataset(filepath=str(tmp_path / "smoothing.json")),
     }
-    return DataCatalog({name: MemoryDataset(value) for name, value in data.items()} | kept), labelled
+    given = {name: MemoryDataset(value) for name, value in data.items()}
+    return DataCatalog(
+        given | parameter_datasets(create_pipeline("baseline", folds=[0, 1]), parameters) | kept
+    ), labelled
 
 
 def test_cross_validation_scores_every_driver_once_calibrated_and_smoothed_as_submitted(tmp_path):

@@ -9,7 +9,7 @@ from statefarm.data.layout import IMAGE_INDEX_COLUMNS
 from statefarm.datasets import ImageCacheDataset, ImageFolderDataset
 from statefarm.pipelines.data_prep.pipeline import create_pipeline
 from statefarm.pipelines.training.nodes import train_model
-from tests.conftest import corrupt_huffman_tables, read_csvs
+from tests.conftest import corrupt_huffman_tables, parameter_datasets, read_csvs
 
 
 def _catalog(raw, out, image_size=(30, 40)) -> DataCatalog:
@@ -19,8 +19,9 @@ def _catalog(raw, out, image_size=(30, 40)) -> DataCatalog:
             "raw_images": ImageFolderDataset(str(raw / "imgs")),
             "driver_imgs_list": MemoryDataset(driver_list),
             "sample_submission": MemoryDataset(sample_submission),
-            "params:num_workers": MemoryDataset(1),
-            "params:image_cache": MemoryDataset({"image_size": list(image_size)}),
+            **parameter_datasets(
+                create_pipeline(), {"num_workers": 1, "image_cache": {"image_size": list(image_size)}}
+            ),
             "image_index": ParquetDataset(filepath=str(out / "image_index.parquet")),
             "rejected_images": CSVDataset(filepath=str(out / "rejected_images.csv"), save_args={"index": False}),
             "image_cache": ImageCacheDataset(str(out / "image_cache")),

@@ -13,6 +13,7 @@ from statefarm.data.layout import CLASS_NAMES
 from statefarm.evaluation.cross_validation import LOGITS
 from statefarm.evaluation.neighbours import find_neighbours
 from statefarm.pipelines.pseudo_label.pipeline import create_pipeline
+from tests.conftest import parameter_datasets
 
 TEST_IMAGES = [f"img_t{i}.jpg" for i in range(30)]
 # Fitted on the other folds' images: fold 0's labels must be calibrated at 3, fold 1's at 2.
@@ -29,7 +30,10 @@ def _catalog(tmp_path, logits: np.ndarray, threshold: float) -> DataCatalog:
             "baseline.fold_0.model": MemoryDataset({"model_info": {"train_drivers": ["p002", "p001"]}}),
             "baseline.calibration": MemoryDataset(CALIBRATION),
             "baseline.leave_fold_out_smoothing": MemoryDataset({"fold_0": NO_SMOOTHING}),
-            "params:pseudo_label": MemoryDataset({"mode": "soft", "threshold": threshold, "smooth": True}),
+            **parameter_datasets(
+                create_pipeline([0], kind="pseudo", labels_from="baseline"),
+                {"pseudo_label": {"mode": "soft", "threshold": threshold, "smooth": True}},
+            ),
             "pseudo.fold_0.pseudo_labels": ParquetDataset(filepath=str(tmp_path / "labels.parquet")),
             "pseudo.fold_0.pseudo_label_sources": JSONDataset(filepath=str(tmp_path / "sources.json")),
         }

@@ -6,6 +6,7 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import ParquetDataset
 
 from statefarm.pipelines.sampling.pipeline import create_pipeline
+from tests.conftest import parameter_datasets
 
 
 def _image_index(drivers: int = 6, per_class: int = 3) -> pd.DataFrame:
@@ -23,9 +24,7 @@ def _catalog(image_index, split, sample, out) -> DataCatalog:
     return DataCatalog(
         {
             "image_index": MemoryDataset(image_index),
-            "params:split": MemoryDataset(split),
-            "params:sample": MemoryDataset(sample),
-            "params:seed": MemoryDataset(0),
+            **parameter_datasets(create_pipeline(), {"split": split, "sample": sample, "seed": 0}),
             "driver_folds": JSONDataset(filepath=str(out / "driver_folds.json")),
             **{f"fold_{k}.driver_split": JSONDataset(filepath=str(out / f"fold_{k}.json")) for k in range(3)},
             "sample": ParquetDataset(filepath=str(out / "sample.parquet")),
@@ -66,12 +65,6 @@ def test_fold_all_splits_every_fold_and_each_driver_validates_once(tmp_path):
     for split in splits:
         assert not set(split["train_drivers"]) & set(split["valid_drivers"])
     assert set(catalog.load("sample")["subject"]) <= set(splits[0]["train_drivers"]) | set(splits[0]["valid_drivers"])
-
-
-def test_misspelled_parameter_stops_the_run_with_its_name(tmp_path):
-    catalog = _catalog(_image_index(), {"valid_driver": ["p001"]}, {}, tmp_path)
-    with pytest.raises(ValueError, match=r"split.valid_driver"):
-        SequentialRunner().run(create_pipeline(), catalog)
 
 
 def test_a_sample_that_cannot_be_drawn_leaves_the_previous_folds_and_sample_alone(tmp_path):

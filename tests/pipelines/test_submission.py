@@ -11,6 +11,7 @@ from kedro_datasets.pandas import CSVDataset
 from statefarm.data.layout import CLASS_NAMES
 from statefarm.data.submission import SubmissionError
 from statefarm.pipelines.submission.pipeline import create_pipeline
+from tests.conftest import parameter_datasets
 
 TEST_IMAGES = ["img_1.jpg", "img_2.jpg", "img_3.jpg", "img_blank.jpg"]
 SAMPLE_ROW = dict.fromkeys(CLASS_NAMES, 0.1)
@@ -28,7 +29,7 @@ def _catalog(test_predictions: pd.DataFrame, out: Path) -> DataCatalog:
             "pseudo.test_predictions": MemoryDataset(test_predictions),
             "sample_submission": MemoryDataset(pd.DataFrame({"img": TEST_IMAGES[::-1]}).assign(**SAMPLE_ROW)),
             "image_index": MemoryDataset(_image_index()),
-            "params:submission": MemoryDataset({"clip": 0.01, "submit": False, "message": ""}),
+            **parameter_datasets(create_pipeline("pseudo"), {"submission": {"clip": 0.01}}),
             "pseudo.submission": CSVDataset(filepath=str(out / "submission.csv"), save_args={"index": False}),
             "pseudo.kaggle_receipt": JSONDataset(filepath=str(out / "kaggle_receipt.json")),
         }

@@ -10,18 +10,19 @@ from statefarm.datasets import CheckpointStoreDataset, OptionalYAMLDataset
 from statefarm.evaluation.cross_validation import LOGITS
 from statefarm.pipelines.inference.pipeline import create_pipeline as inference_pipeline
 from statefarm.pipelines.training.pipeline import create_pipeline as training_pipeline
+from tests.conftest import parameter_datasets
 
 PARAMETERS = {
-    "params:model": {"name": "statefarm_small_cnn", "pretrained": False},
-    "params:optimizer": {"opt": "adamw", "lr": 1e-3},
-    "params:scheduler": {},
-    "params:annealer": {},
-    "params:training": {"epochs": 2, "batch_size": 16},
-    "params:augment": [{"Affine": {"translate_percent": [-0.02, 0.02], "p": 0.5}}],
-    "params:seed": 0,
-    "params:submission": {"clip": 0.001},
-    "params:runtime": {"device": "cpu", "num_workers": 0},
-    "params:inference": {"batch_size": 8, "neighbours": {"space": "model", "max_neighbours": 3, "search_dims": None}},
+    "model": {"name": "statefarm_small_cnn", "pretrained": False},
+    "optimizer": {"opt": "adamw", "lr": 1e-3},
+    "scheduler": {},
+    "annealer": {},
+    "training": {"epochs": 2, "batch_size": 16},
+    "augment": [{"Affine": {"translate_percent": [-0.02, 0.02], "p": 0.5}}],
+    "seed": 0,
+    "submission": {"clip": 0.001},
+    "runtime": {"device": "cpu", "num_workers": 0},
+    "inference": {"batch_size": 8, "neighbours": {"space": "model", "max_neighbours": 3, "search_dims": None}},
 }
 
 
@@ -34,6 +35,7 @@ def test_a_fold_trains_on_its_drivers_then_predicts_every_readable_test_image(pr
         f"baseline.fold_0.{name}": ParquetDataset(filepath=str(tmp_path / f"{name}.parquet"))
         for name in ("training_history", "valid_predictions", "test_logits", "test_neighbours")
     }
+    stage = training_pipeline("baseline.fold_0", "fold_0.driver_split") + inference_pipeline("baseline.fold_0")
     catalog = DataCatalog(
         {
             "image_cache": MemoryDataset(cache, copy_mode="assign"),
@@ -43,11 +45,10 @@ def test_a_fold_trains_on_its_drivers_then_predicts_every_readable_test_image(pr
             "tuned_augmentations": OptionalYAMLDataset(filepath=str(tmp_path / "absent.yml")),
             "test_pixel_neighbours": MemoryDataset(None),
             "baseline.fold_0.model": MemoryDataset(copy_mode="assign"),
-            **{name: MemoryDataset(value) for name, value in PARAMETERS.items()},
+            **parameter_datasets(stage, PARAMETERS),
             **kept,
         }
     )
-    stage = training_pipeline("baseline.fold_0", "fold_0.driver_split") + inference_pipeline("baseline.fold_0")
     SequentialRunner().run(stage, catalog)
 
     history = catalog.load("baseline.fold_0.training_history")

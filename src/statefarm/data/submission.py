@@ -6,13 +6,23 @@ import logging
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
+from statefarm.config import Params
 from statefarm.data.layout import CLASS_NAMES, SUBMISSION_COLUMNS
 from statefarm.evaluation.metrics import clip_probabilities
 
 logger = logging.getLogger(__name__)
 
 _SHOWN = 5
+
+
+class SubmissionConfig(Params):
+    """How the submission file is written, and whether it is uploaded."""
+
+    clip: float = Field(0.001, ge=0, lt=0.1, description="probabilities are kept in [clip, 1 - clip]")
+    submit: bool = Field(False, description="upload to Kaggle (one of the daily submissions)")
+    message: str = ""
 
 
 class SubmissionError(ValueError):

@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 
-from statefarm.config import Params, parse_params
+from statefarm.config import Params, with_keys
 from statefarm.evaluation.cross_validation import LOGITS, PROBABILITIES
 from statefarm.evaluation.metrics import log_loss
 from statefarm.modeling.training import Recipe
@@ -71,17 +71,21 @@ class BlendConfig(Params):
         return {name: member for name, member in members.items() if member is not None}  # null: left out
 
 
-def member_recipe(main: Mapping[str, Mapping[str, Any] | None], member: Mapping[str, Any]) -> dict[str, dict]:
-    """Each recipe section of a member: the main section with the member's keys put over it."""
-    overrides = MemberRecipe.model_validate(dict(member or {}))
-    return {field.name: {**(main.get(field.name) or {}), **getattr(overrides, field.name)} for field in fields(Recipe)}
+def member_recipe(main: Recipe, member: MemberRecipe | None, key: str = "") -> Recipe:
+    """A member's recipe: each section of the main one with the member's keys put over it (none: the main
+    recipe); errors name ``<key><section>.<field>``."""
+    if member is None:
+        return main
+    return Recipe(**{
+        field.name: with_keys(getattr(main, field.name), getattr(member, field.name), key + field.name)
+        for field in fields(Recipe)
+    })  # fmt: skip
 
 
-def member_runtime(runtime: Mapping[str, Any], member: Mapping[str, Any] | None, key: str = "runtime") -> RuntimeConfig:
+def member_runtime(runtime: RuntimeConfig, member: MemberRecipe | None, key: str = "runtime") -> RuntimeConfig:
     """Where a model trains: the run's ``runtime`` with a blend member's own ``runtime`` keys put over it;
     errors name ``key``."""
-    own = MemberRecipe.model_validate(dict(member or {})).runtime
-    return parse_params(RuntimeConfig, {**runtime, **own}, key)
+    return runtime if member is None else with_keys(runtime, member.runtime, key)
 
 
 def floored_log(probabilities: np.ndarray) -> np.ndarray:

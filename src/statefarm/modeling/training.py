@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from timm.data import Mixup
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from statefarm.config import Params, parse_params
+from statefarm.config import Params
 from statefarm.data.cache import ImageCache
 from statefarm.data.layout import CLASS_NAMES
 from statefarm.data.splits import check_disjoint
@@ -116,20 +116,6 @@ class Recipe:
     scheduler: SchedulerConfig
     annealer: AnnealerConfig
     training: TrainingConfig
-
-    @classmethod
-    def from_params(cls, sections: Mapping[str, Mapping[str, Any] | None], key: str = "") -> Recipe:
-        """Each section (``model``, ``optimizer``, ...) parsed by its schema; errors name ``<key><section>.<field>``."""
-        return cls(**{
-            field.name: parse_params(_RECIPE_SCHEMAS[field.name], sections[field.name], key + field.name)
-            for field in fields(cls)
-        })  # fmt: skip
-
-
-_RECIPE_SCHEMAS = {
-    "model": ModelConfig, "optimizer": OptimizerConfig, "scheduler": SchedulerConfig,
-    "annealer": AnnealerConfig, "training": TrainingConfig,
-}  # fmt: skip
 
 
 def _model_info(

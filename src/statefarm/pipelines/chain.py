@@ -9,14 +9,14 @@ for it. ``pipeline_registry`` registers them for the plan of the run at hand.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from kedro.pipeline import Pipeline
 
-from statefarm.config import parse_params
+from statefarm.config import with_keys
 from statefarm.data.splits import SplitConfig
-from statefarm.evaluation.blending import BlendConfig, member_recipe
+from statefarm.evaluation.blending import BlendConfig
 from statefarm.modeling.training import TrainingConfig
 from statefarm.pipelines import (
     augment_tuning,
@@ -46,23 +46,17 @@ class PipelinePlan(NamedTuple):
 DEFAULT_PLAN = PipelinePlan(SplitConfig().folds, [], "own", True)
 
 
-def plan_pipelines(
-    split: Mapping[str, Any] | None,
-    blend_params: Mapping[str, Any] | None = None,
-    training_params: Mapping[str, Any] | None = None,
-) -> PipelinePlan:
+def plan_pipelines(split: SplitConfig, blend: BlendConfig, training: TrainingConfig) -> PipelinePlan:
     """The plan for the folds ``split`` trains, the members ``blend`` adds, who labels, and
-    whether any model (the main one under ``training_params``, or a member) augments with the scan's result."""
-    config = parse_params(BlendConfig, blend_params, "blend")
-    members = {name: member for name, member in ((blend_params or {}).get("members") or {}).items() if member}
-    trainings = [training_params or {}] + [
-        member_recipe({"training": training_params or {}}, member)["training"] for member in members.values()
+    whether any model (the main one under ``training``, or a member) augments with the scan's result."""
+    trainings = [training] + [
+        with_keys(training, member.training, f"blend.members.{name}.training") for name, member in blend.members.items()
     ]
     return PipelinePlan(
-        parse_params(SplitConfig, split, "split").folds,
-        list(config.members),
-        config.teacher,
-        any(parse_params(TrainingConfig, training, "training").use_tuned_augmentations for training in trainings),
+        split.folds,
+        list(blend.members),
+        blend.teacher,
+        any(training.use_tuned_augmentations for training in trainings),
     )
 
 

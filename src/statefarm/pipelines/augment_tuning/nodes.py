@@ -7,41 +7,36 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from statefarm.config import parse_params
 from statefarm.data.cache import ImageCache
+from statefarm.data.submission import SubmissionConfig
 from statefarm.evaluation import reports
 from statefarm.evaluation.metrics import as_metric_history
 from statefarm.modeling import augment_tuning
-from statefarm.modeling.training import Recipe
+from statefarm.modeling.models import ModelConfig
+from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.modeling.training import Recipe, TrainingConfig
 from statefarm.runtime.config import RuntimeConfig
 
 
 def tune_augmentations(
     image_cache: ImageCache,
     sample: pd.DataFrame,
-    params: dict[str, Any],
-    model: dict[str, Any],
-    optimizer: dict[str, Any],
-    scheduler: dict[str, Any],
-    runtime: dict[str, Any],
+    config: augment_tuning.TuningConfig,
+    model: ModelConfig,
+    optimizer: OptimizerConfig,
+    scheduler: SchedulerConfig,
+    runtime: RuntimeConfig,
     seed: int,
-    submission: dict[str, Any],
+    submission: SubmissionConfig,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The scan table, and the tuned spec with the scores behind it, for the model that trains
     (``model``, ``optimizer``, ``scheduler``) unless ``augment_tuning`` names its own."""
-    config = parse_params(augment_tuning.TuningConfig, params, "augment_tuning")
-    tuned_for = Recipe.from_params(
-        {"model": model, "optimizer": optimizer, "scheduler": scheduler, "annealer": {}, "training": {}}
-    )
-    where = parse_params(RuntimeConfig, runtime, "runtime")
-    return augment_tuning.scan_augmentations(
-        image_cache, sample, config, tuned_for, where, seed, clip=submission["clip"]
-    )
+    tuned_for = Recipe(model, optimizer, scheduler, AnnealerConfig(), TrainingConfig())
+    return augment_tuning.scan_augmentations(image_cache, sample, config, tuned_for, runtime, seed, submission.clip)
 
 
-def record_augment_grid(params: dict[str, Any]) -> dict[str, Any]:
+def record_augment_grid(config: augment_tuning.TuningConfig) -> dict[str, Any]:
     """The candidates the scan tries, as one readable artifact (not as dozens of MLflow parameters)."""
-    config = parse_params(augment_tuning.TuningConfig, params, "augment_tuning")
     return {name: candidate.model_dump() for name, candidate in config.candidates.items()}
 
 

@@ -35,7 +35,7 @@ from statefarm.collab.ranking import (
 )
 from statefarm.collab.ratings import RATING_SCALE, check_movies, check_pairs, check_ratings, split_ratings
 from statefarm.collab.reports import learning_curves_figure, movie_bias_figure, movie_pca_figure, ranking_figure
-from statefarm.config import Params, parse_params
+from statefarm.config import Params
 from statefarm.evaluation.metrics import as_metric_history
 from statefarm.modeling.optim import OptimizerConfig, SchedulerConfig
 from statefarm.runtime import tracking
@@ -151,7 +151,7 @@ def _scores(split: str, model: str, predicted: np.ndarray, valid: pd.DataFrame, 
 
 
 def compare_models(
-    ratings: pd.DataFrame, parameters: dict, seed: int
+    ratings: pd.DataFrame, config: CollabConfig, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Score every model on the same held-out ratings of each split in ``collab.splits``.
 
@@ -163,7 +163,6 @@ def compare_models(
     Returns:
         The comparison table, every model's per-epoch history, and its metrics for MLflow.
     """
-    config = parse_params(CollabConfig, parameters, "collab")
     rows, histories = [], []
     for split in config.splits:
         train, valid = split_ratings(ratings, split, config.valid_fraction, seed)
@@ -208,9 +207,8 @@ def compare_models(
     return comparison, history[["split", "model", *history.columns[:-2]]], metrics
 
 
-def train_final_model(ratings: pd.DataFrame, parameters: dict, seed: int) -> dict:
+def train_final_model(ratings: pd.DataFrame, config: CollabConfig, seed: int) -> dict:
     """``collab.final_model`` trained on every rating, for predictions and recommendations."""
-    config = parse_params(CollabConfig, parameters, "collab")
     data = EncodedRatings.encode(ratings)
     model, _ = train_model(config, config.final_model, data, seed, prefix="collab.final.")
     return collab_checkpoint(model, config.models[config.final_model], data.index, config.rating_range, data.mean)
@@ -243,11 +241,10 @@ def _popular_movies(ratings: pd.DataFrame, min_ratings: int) -> pd.Index:
 
 
 def recommend(
-    checkpoint: dict, ratings: pd.DataFrame, movies: pd.DataFrame, parameters: dict, chunk: int = 256
+    checkpoint: dict, ratings: pd.DataFrame, movies: pd.DataFrame, config: CollabConfig, chunk: int = 256
 ) -> pd.DataFrame:
     """Each user's ``top_n`` movies by predicted rating, among movies with ``min_ratings`` or more
     ratings that the user has not rated; with titles."""
-    config = parse_params(CollabConfig, parameters, "collab")
     model, index, mean = load_collab_model(checkpoint)
     candidates = _popular_movies(ratings, config.min_ratings)
     movie_rows = torch.from_numpy(index.movies.get_indexer(candidates) + 1)
@@ -273,10 +270,9 @@ def recommend(
 
 
 def draw_model(
-    checkpoint: dict, ratings: pd.DataFrame, movies: pd.DataFrame, history: pd.DataFrame, parameters: dict
+    checkpoint: dict, ratings: pd.DataFrame, movies: pd.DataFrame, history: pd.DataFrame, config: CollabConfig
 ) -> tuple[Figure, Figure, Figure]:
     """The lesson's pictures: movie biases, a PCA of the movie factors, and the learning curves."""
-    config = parse_params(CollabConfig, parameters, "collab")
     model, index, _ = load_collab_model(checkpoint)
     popular = _popular_movies(ratings, config.min_ratings)
     rows = index.movies.get_indexer(popular) + 1
@@ -287,7 +283,6 @@ def draw_model(
     return biases, pca, learning_curves_figure(history)
 
 
-def draw_ranking(comparison: pd.DataFrame, parameters: dict) -> Figure:
+def draw_ranking(comparison: pd.DataFrame, config: CollabConfig) -> Figure:
     """The models' top-k lists, scored, beside the popularity baseline."""
-    config = parse_params(CollabConfig, parameters, "collab")
     return ranking_figure(comparison, config.ranking.k)

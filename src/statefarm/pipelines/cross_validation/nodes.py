@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from statefarm.config import parse_params
+from statefarm.data.submission import SubmissionConfig
 from statefarm.evaluation import cross_validation as cv
 from statefarm.evaluation import neighbours, reports
 from statefarm.evaluation.inference import InferenceConfig
@@ -23,13 +23,12 @@ def _by_fold(folds: list[int], items: tuple) -> dict[int, Any]:
 
 
 def collect_out_of_fold(
-    image_index: pd.DataFrame, driver_folds: dict, inference_params: dict[str, Any], *fold_data, folds: list[int]
+    image_index: pd.DataFrame, driver_folds: dict, config: InferenceConfig, *fold_data, folds: list[int]
 ) -> tuple[pd.DataFrame, dict]:
     """Every fold's validation logits, each image once from a model that never saw its driver, and calibrated.
 
     ``fold_data`` is each fold's ``valid_predictions``, then each fold's ``driver_split``.
     """
-    config = parse_params(InferenceConfig, inference_params, "inference")
     predictions, splits = _by_fold(folds, fold_data[: len(folds)]), _by_fold(folds, fold_data[len(folds) :])
     complete = set(folds) == set(driver_folds["driver_folds"].values())  # every driver validated by a fold
     oof = cv.collect_out_of_fold(predictions, splits, image_index, complete)
@@ -38,11 +37,11 @@ def collect_out_of_fold(
 
 
 def report_cross_validation(
-    oof_predictions: pd.DataFrame, image_index: pd.DataFrame, submission: dict[str, Any], kind: str = ""
+    oof_predictions: pd.DataFrame, image_index: pd.DataFrame, submission: SubmissionConfig, kind: str = ""
 ) -> tuple[pd.DataFrame, dict, Figure, pd.DataFrame]:
     """Per driver, per fold and overall scores with their spread; the OOF confusion matrix and per-class report."""
     labelled = int(((image_index["split"] == "train") & image_index["valid"]).sum())
-    report = cv.cv_report(oof_predictions, submission["clip"], labelled)
+    report = cv.cv_report(oof_predictions, submission.clip, labelled)
     logits = oof_predictions.drop(columns=list(cv.PROBABILITIES))
     overall = report[report["scope"] == "overall"].iloc[0]
     drivers = oof_predictions["subject"].nunique()
@@ -56,14 +55,13 @@ def report_cross_validation(
 
 
 def smooth_out_of_fold(
-    calibrated_oof: pd.DataFrame, inference_params: dict[str, Any], *fold_neighbours, folds: list[int]
+    calibrated_oof: pd.DataFrame, config: InferenceConfig, *fold_neighbours, folds: list[int]
 ) -> tuple[pd.DataFrame, dict, pd.DataFrame, dict]:
     """Test-neighbour smoothing chosen on the out-of-fold images and applied to them (``inference.neighbours``).
 
     ``fold_neighbours`` is each fold's ``valid_neighbours``. Returns the smoothed OOF
     table, the choice, the grid's scores and the before/after log loss for MLflow.
     """
-    config = parse_params(InferenceConfig, inference_params, "inference")
     smoothed, choice, grid = neighbours.smooth_out_of_fold(
         calibrated_oof, _by_fold(folds, fold_neighbours), config.neighbours, cv.PROBABILITIES
     )
@@ -77,13 +75,12 @@ def smooth_out_of_fold(
 
 
 def choose_smoothing_without_each_fold(
-    calibrated_oof: pd.DataFrame, inference_params: dict[str, Any], *fold_neighbours, folds: list[int]
+    calibrated_oof: pd.DataFrame, config: InferenceConfig, *fold_neighbours, folds: list[int]
 ) -> dict[str, dict]:
     """For each ``fold_<k>``, the neighbour smoothing chosen on the other folds' images: for its pseudo-labels.
 
     See ``neighbours.choose_smoothing_without_each_fold``.
     """
-    config = parse_params(InferenceConfig, inference_params, "inference")
     choices = neighbours.choose_smoothing_without_each_fold(
         calibrated_oof, _by_fold(folds, fold_neighbours), config.neighbours, cv.PROBABILITIES
     )
@@ -91,13 +88,12 @@ def choose_smoothing_without_each_fold(
 
 
 def ensemble_test_predictions(
-    calibration: dict, smoothing: dict, inference_params: dict[str, Any], *fold_data, folds: list[int]
+    calibration: dict, smoothing: dict, config: InferenceConfig, *fold_data, folds: list[int]
 ) -> pd.DataFrame:
     """The mean of the fold models' calibrated, neighbour-smoothed test probabilities (``inference.ensemble``).
 
     ``fold_data`` is each fold's ``test_logits``, then each fold's ``test_neighbours``.
     """
-    config = parse_params(InferenceConfig, inference_params, "inference")
     logits, tables = _by_fold(folds, fold_data[: len(folds)]), _by_fold(folds, fold_data[len(folds) :])
     return cv.ensemble_test_predictions(logits, calibration, config.ensemble, smoothing, tables)
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import pandas as pd
 from pydantic import Field
 
-from statefarm.config import Params, parse_params
+from statefarm.config import Params
 from statefarm.data import cache, layout
 from statefarm.data.images import ImageCheck, check_jpeg
 from statefarm.runtime.parallel import parallel_map
@@ -40,17 +39,16 @@ def index_images(
 
 
 def plan_image_cache(
-    image_index: pd.DataFrame, image_cache: dict[str, Any], num_workers: int | None
+    image_index: pd.DataFrame, image_cache: ImageCacheConfig, num_workers: int | None
 ) -> cache.ImageCachePlan:
     """Describe the cache of every indexed image; the catalog's dataset decodes it."""
-    config = parse_params(ImageCacheConfig, image_cache, "image_cache")
     return cache.plan_image_cache(
         ids=image_index["img"].tolist(),
         paths=image_index["path"].fillna("").tolist(),
         file_sizes=image_index["file_size"].fillna(-1).tolist(),
         mtimes_ns=image_index["mtime_ns"].fillna(-1).tolist(),
         decode=image_index["valid"].tolist(),
-        image_size=config.image_size,
+        image_size=image_cache.image_size,
         num_workers=num_workers,
     )
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from statefarm.config import parse_params
 from statefarm.data.cache import ImageCache, check_cache_matches_index
 from statefarm.data.layout import readable_test_images
 from statefarm.evaluation import inference
@@ -20,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def find_test_neighbours_in_pixels(
-    image_cache: ImageCache, image_index: pd.DataFrame, inference_params: dict[str, Any]
+    image_cache: ImageCache, image_index: pd.DataFrame, config: inference.InferenceConfig
 ) -> pd.DataFrame:
     """Each readable test image's nearest test images in pixels, searched once for every fold and stage.
 
@@ -29,7 +27,6 @@ def find_test_neighbours_in_pixels(
     two). With ``inference.neighbours.space: model`` each fold model searches its own
     features instead, and this table is empty.
     """
-    config = parse_params(inference.InferenceConfig, inference_params, "inference")
     if config.neighbours.space != "pixels":
         return pd.DataFrame({"img": pd.Series([], dtype=str)})
     check_cache_matches_index(image_cache, image_index)
@@ -44,8 +41,8 @@ def predict_test_images(
     image_cache: ImageCache,
     image_index: pd.DataFrame,
     test_pixel_neighbours: pd.DataFrame,
-    inference_params: dict[str, Any],
-    runtime: dict[str, Any],
+    config: inference.InferenceConfig,
+    where: RuntimeConfig,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Uncalibrated log-probabilities (``logit_*``, TTA views averaged) of every readable test image,
@@ -61,8 +58,6 @@ def predict_test_images(
             images or another number of neighbours (a partial run over an older table).
     """
     check_predictions_are_the_models(model, valid_predictions)
-    config = parse_params(inference.InferenceConfig, inference_params, "inference")
-    where = parse_params(RuntimeConfig, runtime, "runtime")
     check_cache_matches_index(image_cache, image_index)
     names = readable_test_images(image_index)
     if config.neighbours.space == "model":
@@ -91,8 +86,8 @@ def find_valid_neighbours(
     image_cache: ImageCache,
     valid_predictions: pd.DataFrame,
     test_neighbours: pd.DataFrame,
-    inference_params: dict[str, Any],
-    runtime: dict[str, Any],
+    config: inference.InferenceConfig,
+    where: RuntimeConfig,
     seed: int,
 ) -> pd.DataFrame:
     """Each validation image's nearest validation images (held-out drivers only), as for the test images.
@@ -102,11 +97,9 @@ def find_valid_neighbours(
     the nearest neighbour), so that the smoothing is tuned on neighbours as far apart as
     the test images' are.
     """
-    config = parse_params(inference.InferenceConfig, inference_params, "inference")
     search = config.neighbours
     names = valid_predictions["img"].tolist()
     if search.space == "model":
-        where = parse_params(RuntimeConfig, runtime, "runtime")
         _, features = inference.predict_with_features(
             model, image_cache, names, config.model_copy(update={"tta": []}), where, seed
         )

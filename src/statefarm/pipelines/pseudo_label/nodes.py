@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from statefarm.config import parse_params
+from statefarm.data.submission import SubmissionConfig
 from statefarm.evaluation import blending
 from statefarm.evaluation import cross_validation as cv
 from statefarm.evaluation import pseudo_labels as pseudo
@@ -25,7 +24,7 @@ def _teacher_probabilities(
     test_neighbours: pd.DataFrame,
     smoothing: dict,
     calibration: dict,
-    config,
+    config: pseudo.PseudoLabelConfig,
     model_name: str,
     fold: int,
 ) -> np.ndarray:
@@ -60,7 +59,7 @@ def make_pseudo_labels(
     labelling_model: dict,
     calibration: dict,
     leave_fold_out_smoothing: dict,
-    pseudo_label: dict[str, Any],
+    config: pseudo.PseudoLabelConfig,
     model_name: str,
     fold: int,
 ) -> tuple[pd.DataFrame, dict]:
@@ -72,7 +71,6 @@ def make_pseudo_labels(
     The sources name every labelled driver the labelling model saw, so that training
     can refuse labels from a model that saw its validation drivers.
     """
-    config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
     probabilities = _teacher_probabilities(
         test_logits, test_neighbours, leave_fold_out_smoothing, calibration, config, model_name, fold
     )
@@ -82,7 +80,7 @@ def make_pseudo_labels(
 
 
 def make_blended_pseudo_labels(
-    blend_weights: dict, pseudo_label: dict[str, Any], *teachers, models: list[str], fold: int
+    blend_weights: dict, config: pseudo.PseudoLabelConfig, *teachers, models: list[str], fold: int
 ) -> tuple[pd.DataFrame, dict]:
     """Fold ``fold``'s targets from the blend of every model's fold-``fold`` baseline (``blend.teacher: blend``).
 
@@ -91,7 +89,6 @@ def make_blended_pseudo_labels(
     pooled with the blend weights fitted without fold ``fold``'s images
     (``blend_weights["fold_<k>"]``), so its labels never reach the labels of its pseudo models.
     """
-    config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
     weights = blend_weights[names.fold(fold)]
     teacher_models, log_probabilities, drivers = [], [], set()
     first_logits = teachers[0]
@@ -131,7 +128,7 @@ def _score_rows(name: str, oof: pd.DataFrame, probabilities: np.ndarray, clip: f
     return rows
 
 
-def compare_models(baseline_oof: pd.DataFrame, pseudo_oof: pd.DataFrame, submission: dict[str, Any]) -> pd.DataFrame:
+def compare_models(baseline_oof: pd.DataFrame, pseudo_oof: pd.DataFrame, submission: SubmissionConfig) -> pd.DataFrame:
     """Baseline against pseudo-labelled, out of fold over the same drivers, overall and per driver.
 
     Also their blends, arithmetic and geometric: both models of a fold never saw its
@@ -147,7 +144,7 @@ def compare_models(baseline_oof: pd.DataFrame, pseudo_oof: pd.DataFrame, submiss
               (("baseline", baseline_oof), ("pseudo", pseudo_oof))}  # fmt: skip
     for method in ("arithmetic", "geometric"):
         models[f"blend_{method}"] = cv.mean_probabilities(list(models.values())[:2], method)
-    rows = [row for name, p in models.items() for row in _score_rows(name, baseline_oof, p, submission["clip"])]
+    rows = [row for name, p in models.items() for row in _score_rows(name, baseline_oof, p, submission.clip)]
     return pd.DataFrame(rows)
 
 

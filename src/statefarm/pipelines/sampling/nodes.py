@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-from statefarm.config import parse_params
 from statefarm.data import splits
 
 
@@ -15,19 +12,17 @@ def _labelled(image_index: pd.DataFrame) -> pd.DataFrame:
 
 
 def assign_folds(
-    image_index: pd.DataFrame, split: dict[str, Any], sample: dict[str, Any], seed: int
+    image_index: pd.DataFrame, split: splits.SplitConfig, sample: splits.SampleConfig, seed: int
 ) -> tuple[dict, pd.DataFrame]:
     """Give every labelled driver the fold that validates it; draw the tuning sample from the first fold's split.
 
     Both are made before either is written, so a sample that cannot be drawn leaves
     the previous folds and sample as they were, consistent with each other.
     """
-    split_config = parse_params(splits.SplitConfig, split, "split")
-    sample_config = parse_params(splits.SampleConfig, sample, "sample")
     labelled = _labelled(image_index)
-    driver_folds = splits.assign_folds(labelled, split_config, seed)
-    first_split = splits.split_fold(labelled, driver_folds, split_config.folds[0])
-    return driver_folds, splits.make_sample(labelled, first_split, sample_config, seed)
+    driver_folds = splits.assign_folds(labelled, split, seed)
+    first_split = splits.split_fold(labelled, driver_folds, split.folds[0])
+    return driver_folds, splits.make_sample(labelled, first_split, sample, seed)
 
 
 def split_by_driver(image_index: pd.DataFrame, driver_folds: dict, fold: int) -> dict:

@@ -7,41 +7,36 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from statefarm.config import parse_params
 from statefarm.data.cache import ImageCache, check_cache_matches_index
+from statefarm.data.submission import SubmissionConfig
 from statefarm.evaluation import pseudo_labels as pseudo
 from statefarm.evaluation import reports
-from statefarm.evaluation.blending import member_recipe, member_runtime
+from statefarm.evaluation.blending import MemberRecipe, member_recipe, member_runtime
 from statefarm.modeling import training
+from statefarm.modeling.augment import AugmentSpec
 from statefarm.modeling.checkpoints import CheckpointStore, differences
+from statefarm.modeling.models import ModelConfig
+from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 from statefarm.runtime import run_summary
+from statefarm.runtime.config import RuntimeConfig
 
 
-def _recipe(model, optimizer, scheduler, annealer, training_params, member) -> training.Recipe:
-    sections = {
-        "model": model, "optimizer": optimizer, "scheduler": scheduler, "annealer": annealer,
-        "training": training_params,
-    }  # fmt: skip
-    if member is not None:  # a member of the blend: its own keys over the main recipe
-        sections = member_recipe(sections, member)
-    return training.Recipe.from_params(sections)
-
-
-def recipe_changes(saved_model: dict, params: dict[str, Any], member: dict | None = None) -> list[tuple]:
+def recipe_changes(saved_model: dict, params: dict[str, Any], member: MemberRecipe | None = None) -> list[tuple]:
     """``(key, trained with, now)`` wherever ``params`` now give another recipe than ``saved_model`` was trained with.
 
-    ``params`` holds the groups a training node reads (``model``, ``optimizer``, ``scheduler``,
-    ``annealer``, ``training``, ``augment``, ``seed``, and ``pseudo_label`` for pseudo-labelled
-    training); ``member`` is a blend member's own keys. A tuned augmentation is the scan's
-    output, not a parameter, and is left out.
+    ``params`` holds the groups a training node reads, validated (``model``, ``optimizer``,
+    ``scheduler``, ``annealer``, ``training``, ``augment``, ``seed``, and ``pseudo_label`` for
+    pseudo-labelled training); ``member`` is a blend member's own keys. A tuned augmentation is
+    the scan's output, not a parameter, and is left out.
     """
-    recipe = _recipe(*(params[key] for key in ("model", "optimizer", "scheduler", "annealer", "training")), member)
+    main = training.Recipe(*(params[key] for key in ("model", "optimizer", "scheduler", "annealer", "training")))
+    recipe = member_recipe(main, member)
     current = training.describe_recipe(recipe, params["augment"], params["seed"])
     trained = saved_model.get("run") or {}
     if recipe.training.use_tuned_augmentations:
         current.pop("augment")
     if "pseudo_label" in params:
-        config = parse_params(pseudo.PseudoLabelConfig, params["pseudo_label"], "pseudo_label")
+        config = params["pseudo_label"]
         current["pseudo_labels"] = {"fraction": config.fraction, "labelled_share": config.labelled_share}
     saved = {key: trained.get(key) for key in current}
     if isinstance(saved.get("pseudo_labels"), dict):
@@ -55,16 +50,16 @@ def train_model(
     driver_split: dict,
     checkpoints: CheckpointStore,
     tuned_augmentations: dict | None,
-    model: dict[str, Any],
-    optimizer: dict[str, Any],
-    scheduler: dict[str, Any],
-    annealer: dict[str, Any],
-    training_params: dict[str, Any],
-    augment: list | None,
+    model: ModelConfig,
+    optimizer: OptimizerConfig,
+    scheduler: SchedulerConfig,
+    annealer: AnnealerConfig,
+    training_config: training.TrainingConfig,
+    augment: AugmentSpec | None,
     seed: int,
-    submission: dict[str, Any],
-    runtime: dict[str, Any],
-    member: dict[str, Any] | None = None,
+    submission: SubmissionConfig,
+    runtime: RuntimeConfig,
+    member: MemberRecipe | None = None,
     run_name: str = "model",
     pseudo_training: training.PseudoTraining | None = None,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -74,11 +69,11 @@ def train_model(
     A ``member`` of the blend (``blend.members.<name>``) puts its keys over the recipe's and the ``runtime``'s.
     """
     check_cache_matches_index(image_cache, image_index)
-    recipe = _recipe(model, optimizer, scheduler, annealer, training_params, member)
+    recipe = member_recipe(training.Recipe(model, optimizer, scheduler, annealer, training_config), member)
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
         image_cache, image_index, driver_split, recipe, member_runtime(runtime, member), augment, checkpoints, seed,
-        clip=submission["clip"], run_name=run_name, pseudo=pseudo_training,
+        clip=submission.clip, run_name=run_name, pseudo=pseudo_training,
     )  # fmt: skip
 
 
@@ -91,17 +86,17 @@ def train_model_with_pseudo_labels(
     pseudo_labels: pd.DataFrame,
     pseudo_label_sources: dict,
     init_model: dict,
-    pseudo_label: dict[str, Any],
-    model: dict[str, Any],
-    optimizer: dict[str, Any],
-    scheduler: dict[str, Any],
-    annealer: dict[str, Any],
-    training_params: dict[str, Any],
-    augment: list | None,
+    config: pseudo.PseudoLabelConfig,
+    model: ModelConfig,
+    optimizer: OptimizerConfig,
+    scheduler: SchedulerConfig,
+    annealer: AnnealerConfig,
+    training_config: training.TrainingConfig,
+    augment: AugmentSpec | None,
     seed: int,
-    submission: dict[str, Any],
-    runtime: dict[str, Any],
-    member: dict[str, Any] | None = None,
+    submission: SubmissionConfig,
+    runtime: RuntimeConfig,
+    member: MemberRecipe | None = None,
     run_name: str = "model",
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """As ``train_model``, with a fixed share of every batch pseudo-labelled, after checking for leaks.
@@ -109,7 +104,6 @@ def train_model_with_pseudo_labels(
     The pseudo-labels must come from models that never saw this split's validation
     drivers, and ``init_model`` (used when ``pseudo_label.init`` is ``baseline``) too.
     """
-    config = parse_params(pseudo.PseudoLabelConfig, pseudo_label, "pseudo_label")
     pseudo.check_pseudo_labels(pseudo_labels, image_index, driver_split)
     pseudo.check_pseudo_label_sources(pseudo_label_sources, driver_split)
     seen = set(pseudo_label_sources["train_drivers"])
@@ -127,7 +121,7 @@ def train_model_with_pseudo_labels(
     )
     return train_model(
         image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
-        annealer, training_params, augment, seed, submission, runtime, member, run_name=run_name,
+        annealer, training_config, augment, seed, submission, runtime, member, run_name=run_name,
         pseudo_training=mixing,
     )  # fmt: skip
 
