@@ -131,7 +131,8 @@ class ResumeHooks:
             groups = [name for name in node.inputs if name.startswith("params:")]
             params = {name.removeprefix("params:"): catalog.load(name) for name in groups}
             member = next((value for key, value in params.items() if key.startswith("blend.members.")), None)
-            changes = recipe_changes(catalog.load(model), params, member)
+            tuned = catalog.load("tuned_regularization") if "tuned_regularization" in node.inputs else None
+            changes = recipe_changes(catalog.load(model), params, member, tuned)
             if changes:
                 stale.append(f"{model} ({describe_differences(changes, 'when trained')})")
         if stale:

@@ -26,6 +26,7 @@ from statefarm.modeling.augment import AugmentSpec, build_transform
 from statefarm.modeling.augment_tuning import TuningConfig
 from statefarm.modeling.models import ModelConfig, check_weights_file
 from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.modeling.regularization_tuning import RegularizationTuningConfig, arm_recipe
 from statefarm.modeling.training import Recipe, TrainingConfig
 from statefarm.pipelines.collab.nodes import CollabConfig
 from statefarm.pipelines.data_prep.nodes import ImageCacheConfig
@@ -42,6 +43,7 @@ class ProjectParameters(Params):
     split: SplitConfig
     sample: SampleConfig
     augment_tuning: TuningConfig
+    regularization_tuning: RegularizationTuningConfig
     model: ModelConfig
     optimizer: OptimizerConfig
     scheduler: SchedulerConfig
@@ -84,6 +86,9 @@ def validate_parameters(parameters: Mapping[str, Any]) -> ProjectParameters:
     for name, member in validated.blend.members.items():  # each member's recipe, as its nodes will read it
         models[f"blend.members.{name}.model"] = member_recipe(main, member, f"blend.members.{name}.").model
         member_runtime(validated.runtime, member, f"blend.members.{name}.runtime")
+    for candidate in validated.regularization_tuning.candidates.values():  # every arm's recipe can be built
+        for value in candidate.values:
+            arm_recipe(main, {candidate.key: value})
     for key, model in models.items():
         check_weights_file(model, key)
     build_transform(validated.augment, key="augment")

@@ -96,7 +96,7 @@ def test_training_refuses_an_image_cache_from_another_build(raw_dataset, tmp_pat
     with pytest.raises(
         ValueError, match=r"not the one the image index was made with .*kedro run --pipelines=data_prep"
     ):
-        train_model(catalog.load("image_cache"), older_index, {}, None, None, {}, {}, {}, {}, {}, None, 0, {}, {})
+        train_model(catalog.load("image_cache"), older_index, {}, None, None, None, {}, {}, {}, {}, {}, None, 0, {}, {})
 
 
 def test_malformed_driver_list_names_the_file_and_line(raw_dataset, tmp_path):

@@ -43,12 +43,14 @@ def test_a_fold_trains_on_its_drivers_then_predicts_every_readable_test_image(pr
             "fold_0.driver_split": MemoryDataset(split),
             "baseline.fold_0.checkpoints": CheckpointStoreDataset(path=str(tmp_path / "checkpoints")),
             "tuned_augmentations": OptionalYAMLDataset(filepath=str(tmp_path / "absent.yml")),
+            "tuned_regularization": OptionalYAMLDataset(filepath=str(tmp_path / "tuned_regularization.yml")),
             "test_pixel_neighbours": MemoryDataset(None),
             "baseline.fold_0.model": MemoryDataset(copy_mode="assign"),
             **parameter_datasets(stage, PARAMETERS),
             **kept,
         }
     )
+    catalog.save("tuned_regularization", {"changes": {"optimizer.weight_decay": 0.3}})  # regularization_tuning's
     SequentialRunner().run(stage, catalog)
 
     history = catalog.load("baseline.fold_0.training_history")
@@ -58,6 +60,7 @@ def test_a_fold_trains_on_its_drivers_then_predicts_every_readable_test_image(pr
     assert sorted(path.name for path in (tmp_path / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
     assert best["model_info"]["train_drivers"] == sorted(split["train_drivers"])
+    assert best["run"]["optimizer"]["weight_decay"] == 0.3  # the main model takes the tuned regularization
 
     logits = catalog.load("baseline.fold_0.test_logits")
     test = image_index[(image_index["split"] == "test") & image_index["valid"]]

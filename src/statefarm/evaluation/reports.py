@@ -116,6 +116,37 @@ def per_class_report(valid_predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def regularization_tuning_figure(table: pd.DataFrame, tuned: dict) -> Figure:
+    """Each arm's out-of-fold gain over the reference recipe, with ``noise`` standard errors of its fold-by-fold
+    gains as error bars: a bar whose error bar stays right of zero beat the reference beyond the noise.
+    Kept arms are green; arms stopped early or failed are listed without a bar."""
+    arms = table[table["arm"] != "reference"].reset_index(drop=True)
+    noise = tuned.get("noise", 2.0)
+    kept = set(tuned.get("chosen", {}))
+    figure = Figure(figsize=(7, 0.4 * len(arms) + 1.6))
+    ax = figure.subplots()
+    scored = arms["status"] == "ok"
+    colours = ["green" if arm in kept or (arm == "combined" and tuned.get("changes")) else "steelblue"
+               for arm in arms["arm"]]  # fmt: skip
+    ax.barh(arms.index[scored], arms.loc[scored, "gain"], xerr=noise * arms.loc[scored, "gain_std_error"].fillna(0),
+            color=[c for c, ok in zip(colours, scored, strict=True) if ok], capsize=3)  # fmt: skip
+    labels = [arm if ok else f"{arm} ({status})" for arm, ok, status in zip(arms["arm"], scored, arms["status"],
+                                                                          strict=True)]  # fmt: skip
+    ax.set_yticks(arms.index, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(tuned.get("margin", 0.0), color="grey", linestyle="--", label="margin")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set(xlabel="out-of-fold log-loss gain over the reference (right is better)")
+    ax.legend(fontsize=8)
+    figure.suptitle(
+        f"Regularization tuned on every labelled image: reference {tuned['reference_oof_log_loss']:.4f} out of fold\n"
+        f"error bars: {noise:g} standard errors of the fold-by-fold gains",
+        fontsize=10,
+    )
+    lay_out(figure)
+    return figure
+
+
 def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure:
     """One panel per transform: validation log loss against its strength, on one shared scale.
 

@@ -64,12 +64,14 @@ class HalvingConfig(Params):
     )
 
     def study(self) -> optuna.Study:
-        """An in-memory study whose pruner stops the trials that fall behind (Optuna's ``SuccessiveHalvingPruner``)."""
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scan logs each trial itself
-        pruner = optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=self.min_epochs, reduction_factor=self.reduction_factor
-        )
-        return optuna.create_study(direction="minimize", pruner=pruner)
+        return halving_study(self.min_epochs, self.reduction_factor)
+
+
+def halving_study(min_resource: int, reduction_factor: int) -> optuna.Study:
+    """An in-memory study whose pruner stops the trials that fall behind (Optuna's ``SuccessiveHalvingPruner``)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scans log each trial themselves
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=reduction_factor)
+    return optuna.create_study(direction="minimize", pruner=pruner)
 
 
 class TuningConfig(Params):

@@ -77,6 +77,9 @@ class TrainingConfig(Params):
     batch_size: int = Field(64, ge=1)
     resume: bool = Field(False, description="continue from the last checkpoint when there is one")
     use_tuned_augmentations: bool = Field(True, description="train with augment_tuning's result when it exists")
+    use_tuned_regularization: bool = Field(
+        True, description="the main model trains with regularization_tuning's kept keys when they exist"
+    )
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="of the training loss; validation is scored without")
     mixup: MixupConfig = Field(default_factory=MixupConfig, description="batch mixup and cutmix (timm)")
 
@@ -141,7 +144,8 @@ def _images(rows: pd.DataFrame) -> list:
     return [len(rows), *drivers]
 
 
-NOT_RECIPE = {"resume", "use_tuned_augmentations"}  # how a run goes about training, not what it trains
+# How a run goes about training, not what it trains (tuned keys show in the recipe itself).
+NOT_RECIPE = {"resume", "use_tuned_augmentations", "use_tuned_regularization"}
 
 
 def describe_recipe(recipe: Recipe, augment: AugmentSpec | None, seed: int) -> dict[str, Any]:

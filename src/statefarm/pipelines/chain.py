@@ -28,6 +28,7 @@ from statefarm.pipelines import (
     inference,
     names,
     pseudo_label,
+    regularization_tuning,
     sampling,
     submission,
     training,
@@ -117,7 +118,8 @@ def build_pipelines(plan: PipelinePlan) -> dict[str, Pipeline]:
     With ``blend.teacher: blend``, every pseudo model of fold k learns from
     ``blend_labels.fold_<k>.pseudo_labels``, made by the blend of the fold's baselines.
     When no model augments with the scan's result, the whole chain does not run the scan
-    (``augment_tuning`` still runs it on its own).
+    (``augment_tuning`` still runs it on its own). ``regularization_tuning`` trains every fold once per
+    arm and is never part of the whole chain: training reads its result when it exists.
     """
     folds, members, teacher, tunes_augmentations = plan
     labelled_by = "blend_labels" if members and teacher == "blend" else None
@@ -127,6 +129,7 @@ def build_pipelines(plan: PipelinePlan) -> dict[str, Pipeline]:
         "data_prep": data_prep.create_pipeline(),
         "sampling": sampling.create_pipeline(folds),
         "augment_tuning": augment_tuning.create_pipeline(),
+        "regularization_tuning": regularization_tuning.create_pipeline(),
         **{name: _total(chain[name] for chain, _ in chains) for name in ("training", "inference", "submission")},
     }
     stages["inference"] += inference.create_shared_pipeline()
@@ -145,7 +148,7 @@ def build_pipelines(plan: PipelinePlan) -> dict[str, Pipeline]:
         _total(
             stage
             for name, stage in stages.items()
-            if name != "demo_data" and (name != "augment_tuning" or tunes_augmentations)
+            if name not in ("demo_data", "regularization_tuning") and (name != "augment_tuning" or tunes_augmentations)
         )
         + blended_labels
         + _total(pseudo_models for _, pseudo_models in chains)

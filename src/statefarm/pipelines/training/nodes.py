@@ -17,20 +17,45 @@ from statefarm.modeling.augment import AugmentSpec
 from statefarm.modeling.checkpoints import CheckpointStore, differences
 from statefarm.modeling.models import ModelConfig
 from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
+from statefarm.modeling.regularization_tuning import apply_tuned_regularization
 from statefarm.runtime import run_summary
 from statefarm.runtime.config import RuntimeConfig
 
 
-def recipe_changes(saved_model: dict, params: dict[str, Any], member: MemberRecipe | None = None) -> list[tuple]:
+def _recipe(
+    model: ModelConfig,
+    optimizer: OptimizerConfig,
+    scheduler: SchedulerConfig,
+    annealer: AnnealerConfig,
+    training_config: training.TrainingConfig,
+    tuned_regularization: dict | None,
+    member: MemberRecipe | None,
+) -> training.Recipe:
+    """The recipe a model trains with: the main one (with the tuned regularization, unless
+    ``training.use_tuned_regularization`` is false), or a blend member's keys over it (tuned for the main
+    model, the regularization is not a member's)."""
+    main = training.Recipe(model, optimizer, scheduler, annealer, training_config)
+    if member is not None:
+        return member_recipe(main, member)
+    return apply_tuned_regularization(main, tuned_regularization, training_config.use_tuned_regularization)
+
+
+def recipe_changes(
+    saved_model: dict,
+    params: dict[str, Any],
+    member: MemberRecipe | None = None,
+    tuned_regularization: dict | None = None,
+) -> list[tuple]:
     """``(key, trained with, now)`` wherever ``params`` now give another recipe than ``saved_model`` was trained with.
 
     ``params`` holds the groups a training node reads, validated (``model``, ``optimizer``,
     ``scheduler``, ``annealer``, ``training``, ``augment``, ``seed``, and ``pseudo_label`` for
-    pseudo-labelled training); ``member`` is a blend member's own keys. A tuned augmentation is
-    the scan's output, not a parameter, and is left out.
+    pseudo-labelled training); ``member`` is a blend member's own keys, ``tuned_regularization``
+    the kept keys of ``regularization_tuning``. A tuned augmentation is the scan's output, not a
+    parameter, and is left out.
     """
-    main = training.Recipe(*(params[key] for key in ("model", "optimizer", "scheduler", "annealer", "training")))
-    recipe = member_recipe(main, member)
+    sections = (params[key] for key in ("model", "optimizer", "scheduler", "annealer", "training"))
+    recipe = _recipe(*sections, tuned_regularization, member)
     current = training.describe_recipe(recipe, params["augment"], params["seed"])
     trained = saved_model.get("run") or {}
     if recipe.training.use_tuned_augmentations:
@@ -50,6 +75,7 @@ def train_model(
     driver_split: dict,
     checkpoints: CheckpointStore,
     tuned_augmentations: dict | None,
+    tuned_regularization: dict | None,
     model: ModelConfig,
     optimizer: OptimizerConfig,
     scheduler: SchedulerConfig,
@@ -65,11 +91,12 @@ def train_model(
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Train, checkpointing every epoch; return the best model, the history and its validation logits.
 
-    Augments with ``tuned_augmentations`` when the tuning stage has made it, else ``augment``.
+    Augments with ``tuned_augmentations`` when the tuning stage has made it, else ``augment``;
+    the main model regularizes with ``tuned_regularization``'s keys when they exist.
     A ``member`` of the blend (``blend.members.<name>``) puts its keys over the recipe's and the ``runtime``'s.
     """
     check_cache_matches_index(image_cache, image_index)
-    recipe = member_recipe(training.Recipe(model, optimizer, scheduler, annealer, training_config), member)
+    recipe = _recipe(model, optimizer, scheduler, annealer, training_config, tuned_regularization, member)
     augment = training.choose_augmentations(tuned_augmentations, augment, recipe.training.use_tuned_augmentations)
     return training.train_classifier(
         image_cache, image_index, driver_split, recipe, member_runtime(runtime, member), augment, checkpoints, seed,
@@ -83,6 +110,7 @@ def train_model_with_pseudo_labels(
     driver_split: dict,
     checkpoints: CheckpointStore,
     tuned_augmentations: dict | None,
+    tuned_regularization: dict | None,
     pseudo_labels: pd.DataFrame,
     pseudo_label_sources: dict,
     init_model: dict,
@@ -120,9 +148,9 @@ def train_model_with_pseudo_labels(
         pseudo_labels, config.fraction, init, tuple(sorted(seen)), labelled_share=config.labelled_share
     )
     return train_model(
-        image_cache, image_index, driver_split, checkpoints, tuned_augmentations, model, optimizer, scheduler,
-        annealer, training_config, augment, seed, submission, runtime, member, run_name=run_name,
-        pseudo_training=mixing,
+        image_cache, image_index, driver_split, checkpoints, tuned_augmentations, tuned_regularization, model,
+        optimizer, scheduler, annealer, training_config, augment, seed, submission, runtime, member,
+        run_name=run_name, pseudo_training=mixing,
     )  # fmt: skip
 
 

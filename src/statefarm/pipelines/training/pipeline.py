@@ -11,7 +11,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from statefarm.pipelines.training.nodes import report_training, train_model, train_model_with_pseudo_labels
 
-SHARED_INPUTS = {"image_cache", "image_index", "tuned_augmentations"}
+SHARED_INPUTS = {"image_cache", "image_index", "tuned_augmentations", "tuned_regularization"}
 RECIPE = [
     "params:model", "params:optimizer", "params:scheduler", "params:annealer", "params:training",
     "params:augment", "params:seed", "params:submission",
@@ -39,7 +39,7 @@ def create_pipeline(
         member: A member of the blend: its keys (``params:blend.members.<member>``) go over the recipe's.
         labelled_by: Where its ``pseudo_labels`` come from (``blend_labels.fold_0``); ``None``: ``namespace``.
     """
-    data = ["image_cache", "image_index", "driver_split", "checkpoints", "tuned_augmentations"]
+    data = ["image_cache", "image_index", "driver_split", "checkpoints", "tuned_augmentations", "tuned_regularization"]
     shared_inputs = set(SHARED_INPUTS)
     shared_parameters = set(SHARED_PARAMETERS)
     if init_model is None:
