@@ -45,6 +45,8 @@ def test_an_arm_changes_only_its_key_and_a_bad_key_or_value_is_named():
         arm_recipe(REFERENCE, {"training.label_smoothing": 1.5})
     with pytest.raises(ValueError, match=r"must be <section>.<field>"):
         RegularizationTuningConfig.model_validate({"candidates": {"wd": {"key": "weight_decay", "values": [0.1]}}})
+    kept = {"wd": {"key": "optimizer.weight_decay", "values": [0.1]}, "mixup": None}  # null leaves conf/base's out
+    assert list(RegularizationTuningConfig.model_validate({"candidates": kept}).candidates) == ["wd"]
     tuned = {"changes": {"optimizer.weight_decay": 0.1}}
     assert apply_tuned_regularization(REFERENCE, tuned, use_tuned=True).optimizer.weight_decay == 0.1
     assert apply_tuned_regularization(REFERENCE, tuned, use_tuned=False) == REFERENCE

@@ -72,7 +72,9 @@ class FoldHalvingConfig(Params):
 class RegularizationTuningConfig(Params):
     """The arms, the folds they train on, and how large a gain must be to be kept."""
 
-    candidates: dict[str, RegularizationCandidate]
+    candidates: dict[str, RegularizationCandidate | None] = Field(
+        ..., description="name -> key and values; null leaves a candidate of conf/base out"
+    )
     folds: list[int] | None = Field(None, description="the folds every arm trains; null: every fold of `split`")
     repeats: int = Field(1, ge=1, description="seeds per fold; an arm's fold loss is their mean")
     margin: float = Field(0.0, ge=0, description="out-of-fold log-loss gain over the reference needed to keep a value")
@@ -80,6 +82,11 @@ class RegularizationTuningConfig(Params):
         2.0, ge=0, description="standard errors of the fold-by-fold gains a kept value's mean gain must exceed"
     )
     halving: FoldHalvingConfig | None = Field(None, description="stop arms that fall behind on the first folds")
+
+    @field_validator("candidates")
+    @classmethod
+    def _without_left_out(cls, candidates: dict) -> dict[str, RegularizationCandidate]:
+        return {name: candidate for name, candidate in candidates.items() if candidate is not None}
 
 
 def arm_recipe(recipe: Recipe, changes: Mapping[str, Any]) -> Recipe:
