@@ -2,7 +2,10 @@ import json
 import math
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
+from scipy.special import log_softmax
 
 from statefarm.data.splits import SplitConfig, assign_folds, split_fold
 from statefarm.modeling.models import ModelConfig
@@ -11,6 +14,7 @@ from statefarm.modeling.regularization_tuning import (
     RegularizationTuningConfig,
     apply_tuned_regularization,
     arm_recipe,
+    fold_log_losses,
     is_kept,
     paired_gain,
     tune_regularization,
@@ -51,6 +55,31 @@ def test_an_arm_changes_only_its_key_and_a_bad_key_or_value_is_named():
     assert apply_tuned_regularization(REFERENCE, tuned, use_tuned=True).optimizer.weight_decay == 0.1
     assert apply_tuned_regularization(REFERENCE, tuned, use_tuned=False) == REFERENCE
     assert apply_tuned_regularization(REFERENCE, None, use_tuned=True) == REFERENCE
+
+
+def _predictions(logits: np.ndarray, labels: np.ndarray) -> list[pd.DataFrame]:
+    """Two folds of two drivers each, their validation logits as an arm's training would return them."""
+    drivers = np.repeat(["p1", "p2", "p3", "p4"], len(labels) // 4)
+    columns = {f"logit_c{k}": logits[:, k] for k in range(10)}
+    table = pd.DataFrame({"subject": drivers, "label": labels, "fold": np.repeat([0, 1], len(labels) // 2), **columns})
+    return [rows.reset_index(drop=True) for _, rows in table.groupby("fold")]
+
+
+def test_an_arm_that_only_moves_confidence_gains_nothing_once_calibrated_as_the_chain_calibrates():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 400)
+    logits = rng.normal(size=(400, 10)) + 2.0 * np.eye(10)[labels]
+    reference, unsure = _predictions(2.0 * logits, labels), _predictions(0.5 * logits, labels)
+    raw = [fold_log_losses([arm], calibrate=False) for arm in (reference, unsure)]
+    expected = [float(-log_softmax(2.0 * logits, axis=1)[np.arange(400), labels][rows].mean()) for rows in (
+        slice(0, 200), slice(200, 400))]  # fmt: skip
+    assert raw[0] == pytest.approx(expected)  # uncalibrated: each fold's plain softmax log loss
+    assert all(u > r + 0.4 for u, r in zip(raw[1], raw[0], strict=True))  # the same ranking, less sure: far worse
+    calibrated = [fold_log_losses([arm], calibrate=True) for arm in (reference, unsure)]
+    assert calibrated[1] == pytest.approx(calibrated[0], abs=5e-3)  # and no different once calibrated
+    assert all(c < r - 0.4 for c, r in zip(calibrated[1], raw[1], strict=True))
+    two_seeds = fold_log_losses([reference, unsure], calibrate=False)
+    assert two_seeds == pytest.approx(np.mean(raw, axis=0))  # a fold's loss is the mean over seeds
 
 
 @pytest.fixture(scope="module")

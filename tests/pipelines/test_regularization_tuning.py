@@ -24,6 +24,7 @@ PARAMETERS = {
     "runtime": {"device": "cpu", "num_workers": 0},
     "seed": 0,
     "submission": {"clip": 0.001},
+    "inference": {"calibrate": True},
 }
 
 
@@ -51,5 +52,6 @@ def test_regularization_tuning_trains_each_arm_on_the_named_folds_and_writes_a_r
     assert (scan["folds"] == 2).all()  # folds 0 and 2 only
     tuned = yaml.safe_load((tmp_path / "tuned_regularization.yml").read_text())  # readable as training reads it
     assert set(tuned) >= {"changes", "reference_oof_log_loss", "oof_log_loss", "chosen"}
+    assert tuned["calibrated"] is True  # the arms scored as the chain scores what it submits
     assert tuned["changes"] in ({}, {"optimizer.weight_decay": 0.3})
     assert (tmp_path / "scan.png").stat().st_size > 0

@@ -127,7 +127,7 @@ def _calibrated(oof: pd.DataFrame, temperatures: np.ndarray) -> np.ndarray:
     return softmax(oof.loc[:, LOGITS].to_numpy(np.float64) / temperatures[:, None], axis=1)
 
 
-def fit_calibration(oof: pd.DataFrame, enabled: bool = True) -> dict:
+def fit_calibration(oof: pd.DataFrame, enabled: bool = True, log_level: int = logging.INFO) -> dict:
     """Choose and fit a softmax temperature on the out-of-fold logits: one shared, or one per fold.
 
     The choice is made on held-out drivers: each driver is scored with a temperature
@@ -161,7 +161,8 @@ def fit_calibration(oof: pd.DataFrame, enabled: bool = True) -> dict:
     for k in folds:
         other = (oof["fold"] != k).to_numpy()
         without_fold[k] = _temperature(logits[other], labels[other]) if mode != "none" and other.any() else 1.0
-    logger.info(
+    logger.log(
+        log_level,
         "Calibration: %s (held-out-driver log loss %s); temperatures %s",
         mode, {k: round(v, 4) for k, v in held_out.items()}, {k: round(t, 3) for k, t in temperatures.items()},
     )  # fmt: skip

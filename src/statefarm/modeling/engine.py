@@ -270,6 +270,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     best_valid_logits: torch.Tensor | None = None
+    last_valid_logits: torch.Tensor | None = None  # of the last epoch this call trained
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -331,7 +332,7 @@ def fit(
         log_level: Of the one line per epoch (a scan's trials report once each, at DEBUG).
 
     Returns:
-        The per-epoch history, the best epoch and its validation logits.
+        The per-epoch history, the best epoch and its validation logits, and the last epoch's.
 
     Raises:
         NonFiniteLossError: Naming the epoch, the step and the last good checkpoint, which is kept.
@@ -388,6 +389,7 @@ def fit(
         if annealer is not None:
             metrics["grad_sq_sum"] = stats.grad_sq_sum
         result.history.append({"epoch": epoch, **metrics})
+        result.last_valid_logits = valid_logits
         if scores["log_loss"] < best_loss:
             best_loss, result.best_epoch, result.best_valid_logits = scores["log_loss"], epoch, valid_logits
         if store is not None and distributed.is_main():  # one writer when data-parallel

@@ -4,7 +4,10 @@ The lesson's order: augmentation is tuned on a small sample, but a sample needs 
 regularization than the full data, so weight decay, dropout, drop-path, label smoothing
 and mixup are tuned on every labelled image. Each arm is the main recipe with one key
 changed, trained on every fold of the split (the same folds and seeds as the unchanged
-recipe, the reference) and scored by the out-of-fold log loss of its last epoch. An arm's
+recipe, the reference) and scored by the out-of-fold log loss of its last epoch, calibrated
+as the chain calibrates what it submits (each driver at a temperature fitted without it), so
+that a key which only moves the model's confidence, as label smoothing does, gains nothing
+that calibration would have given anyway. An arm's
 gain is paired fold by fold against the reference's, so that the folds' own spread (one
 fold's drivers are harder than another's) is not taken for noise; a value is kept only
 when its mean gain exceeds ``margin`` and ``noise`` standard errors of those differences.
@@ -29,6 +32,8 @@ from pydantic import Field, field_validator
 
 from statefarm.config import Params, with_keys
 from statefarm.data.cache import ImageCache
+from statefarm.data.layout import CLASS_NAMES
+from statefarm.evaluation import cross_validation as cv
 from statefarm.modeling.augment import AugmentSpec
 from statefarm.modeling.augment_tuning import ScanProgress, halving_study
 from statefarm.modeling.training import Recipe, fit_on_rows
@@ -136,18 +141,18 @@ def _train_arm(
     config: RegularizationTuningConfig = context["config"]
     row = {"arm": name, "fold_log_losses": [], "oof_log_loss": math.nan, "status": "ok", "error": ""}
     pruning = study.ask() if study is not None and name != REFERENCE else None
+    predictions: list[list[pd.DataFrame]] = [[] for _ in range(config.repeats)]  # per seed, each fold's so far
     try:
         recipe = arm_recipe(context["recipe"], changes)
         with tracking.child_run(name, {"changes": json.dumps(changes)}, {"stage": "regularization_tuning"}) as log:
             for step, (fold, train, valid) in enumerate(folds):
-                losses = [
-                    fit_on_rows(
+                for repeat, seed_predictions in enumerate(predictions):
+                    result = fit_on_rows(
                         context["image_cache"], train, valid, recipe, context["where"], context["augment"], None,
                         context["seed"] + repeat, context["clip"], log_level=logging.DEBUG,
-                    ).history[-1]["valid_loss"]
-                    for repeat in range(config.repeats)
-                ]  # fmt: skip
-                row["fold_log_losses"].append(float(np.mean(losses)))
+                    )  # fmt: skip
+                    seed_predictions.append(_fold_predictions(fold, valid, result.last_valid_logits.numpy()))
+                row["fold_log_losses"] = fold_log_losses(predictions, context["calibrate"])
                 images = [len(valid) for _, _, valid in folds[: step + 1]]
                 row["oof_log_loss"] = float(np.average(row["fold_log_losses"], weights=images))
                 log({f"fold_{fold}.valid_loss": row["fold_log_losses"][-1]})
@@ -167,6 +172,28 @@ def _train_arm(
     return row
 
 
+def _fold_predictions(fold: int, valid: pd.DataFrame, logits: np.ndarray) -> pd.DataFrame:
+    return valid.loc[:, ["subject", "label"]].assign(
+        fold=fold, **{column: logits[:, k] for k, column in enumerate(cv.LOGITS)}
+    )
+
+
+def fold_log_losses(predictions: list[list[pd.DataFrame]], calibrate: bool) -> list[float]:
+    """Each fold's log loss, the mean over seeds, from ``predictions`` (per seed, each fold's validation logits).
+
+    With ``calibrate``, a seed's out-of-fold logits are first calibrated as the chain calibrates its own
+    (``cross_validation.fit_calibration``: each driver at a temperature fitted without it); else plain softmax.
+    """
+    per_seed = []
+    for seed_predictions in predictions:
+        oof = pd.concat(seed_predictions, ignore_index=True)
+        calibration = cv.fit_calibration(oof, calibrate, log_level=logging.DEBUG)
+        probabilities = cv.calibrate_out_of_fold(oof, calibration).loc[:, list(CLASS_NAMES)].to_numpy()
+        nll = -np.log(np.clip(probabilities[np.arange(len(oof)), oof["label"].to_numpy()], 1e-15, None))
+        per_seed.append(pd.Series(nll).groupby(oof["fold"].to_numpy(), sort=False).mean().to_numpy())
+    return [float(loss) for loss in np.mean(per_seed, axis=0)]
+
+
 def tune_regularization(
     image_cache: ImageCache,
     folds: list[tuple[int, pd.DataFrame, pd.DataFrame]],
@@ -176,15 +203,17 @@ def tune_regularization(
     where: RuntimeConfig,
     seed: int,
     clip: float,
+    calibrate: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score the reference and every arm on ``folds`` (``(fold, train rows, valid rows)``); keep each key's best
-    value when it beats the reference beyond the noise, then score the kept values together.
+    value when it beats the reference beyond the noise, then score the kept values together. Each arm's
+    out-of-fold logits are calibrated first when ``calibrate`` (``inference.calibrate``), as the chain's are.
 
     Returns:
         ``(table, tuned)``: one row per arm, and the kept ``changes`` with the scores behind them.
     """
     context = {"image_cache": image_cache, "config": config, "recipe": recipe, "augment": augment, "where": where,
-               "seed": seed, "clip": clip}  # fmt: skip
+               "seed": seed, "clip": clip, "calibrate": calibrate}  # fmt: skip
     images = [len(valid) for _, _, valid in folds]
     halving = config.halving
     study = halving_study(halving.min_folds, halving.reduction_factor) if halving is not None else None
@@ -200,7 +229,7 @@ def tune_regularization(
         len(arms) + 1, recipe.model.name, len(folds), config.repeats,
     )  # fmt: skip
     params = {"model": recipe.model.name, "folds": len(folds), "repeats": config.repeats, "margin": config.margin,
-              "noise": config.noise}  # fmt: skip
+              "noise": config.noise, "calibrated": calibrate}  # fmt: skip
     with tracking.child_run("regularization_tuning", params, {"stage": "regularization_scan"}) as log:
         reference = _scored(_train_arm(REFERENCE, {}, folds, context, study), None, images, progress)
         if reference["status"] != "ok":
@@ -234,7 +263,7 @@ def _choose(kept, rows, reference, folds, context, images, progress) -> dict[str
     config: RegularizationTuningConfig = context["config"]
     loss = reference["oof_log_loss"]
     tuned = {"changes": {}, "reference_oof_log_loss": loss, "oof_log_loss": loss, "chosen": {},
-             "margin": config.margin, "noise": config.noise}  # fmt: skip
+             "margin": config.margin, "noise": config.noise, "calibrated": context["calibrate"]}  # fmt: skip
     if not kept:
         tuned["note"] = "no value beat the reference recipe beyond the noise: train with it unchanged"
         return tuned

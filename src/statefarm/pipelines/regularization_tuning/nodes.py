@@ -11,6 +11,7 @@ from statefarm.data.cache import ImageCache, check_cache_matches_index
 from statefarm.data.splits import split_fold
 from statefarm.data.submission import SubmissionConfig
 from statefarm.evaluation import reports
+from statefarm.evaluation.inference import InferenceConfig
 from statefarm.modeling import regularization_tuning as tuning
 from statefarm.modeling.augment import AugmentSpec
 from statefarm.modeling.models import ModelConfig
@@ -34,9 +35,11 @@ def tune_regularization(
     runtime: RuntimeConfig,
     seed: int,
     submission: SubmissionConfig,
+    inference: InferenceConfig,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The arms' table and the kept keys, for the main recipe as it trains (its augmentation included),
-    on the folds of ``driver_folds`` (``regularization_tuning.folds``: all of them unless named)."""
+    on the folds of ``driver_folds`` (``regularization_tuning.folds``: all of them unless named), each arm's
+    out-of-fold logits calibrated as ``inference`` calibrates the chain's."""
     check_cache_matches_index(image_cache, image_index)
     labelled = image_index[(image_index["split"] == "train") & image_index["valid"]]
     folds = []
@@ -46,7 +49,9 @@ def tune_regularization(
         folds.append((fold, train, valid))
     recipe = Recipe(model, optimizer, scheduler, annealer, training_config)
     spec = choose_augmentations(tuned_augmentations, augment, training_config.use_tuned_augmentations)
-    return tuning.tune_regularization(image_cache, folds, config, recipe, spec, runtime, seed, submission.clip)
+    return tuning.tune_regularization(
+        image_cache, folds, config, recipe, spec, runtime, seed, submission.clip, inference.calibrate
+    )
 
 
 def plot_regularization_tuning(table: pd.DataFrame, tuned: dict[str, Any]) -> Figure:

@@ -26,6 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:runtime",
                     "params:seed",
                     "params:submission",
+                    "params:inference",
                 ],  # fmt: skip
                 outputs=["regularization_scan", "tuned_regularization"],
                 name="tune_regularization",
