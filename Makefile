@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints.txt
 PIP_CONSTRAINTS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 MOVIELENS_URL ?= https://files.grouplens.org/datasets/movielens/ml-latest-small.zip
 
-.PHONY: install demo test download movielens collab lint benchmark
+.PHONY: install demo test viz download movielens collab lint benchmark
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ demo: install
 ## The test suite CI runs (CPU, a few minutes).
 test: install
 	$(BIN)/python -m pytest
+
+## Kedro-Viz on the demo's pipelines at http://127.0.0.1:4141 (the hooks say how many folds it trains).
+viz: install
+	$(BIN)/kedro viz run --env=demo --include-hooks
 
 ## Download and unzip the real competition into data/01_raw (needs Kaggle credentials).
 download: install

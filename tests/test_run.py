@@ -210,10 +210,11 @@ def test_demo_chain_runs_and_is_tracked_in_mlflow(project):
     } <= set(metrics)
     assert "baseline.calibration.temperature.fold_1" in metrics
     assert {"baseline.neighbours.log_loss_before", "pseudo.neighbours.log_loss_after"} <= set(metrics)
-    artifacts = {a.path for a in client.list_artifacts(run_id, "baseline.fold_0")}
-    assert {
-        "baseline.fold_0/model.pt", "baseline.fold_0/learning_curves.png", "baseline.fold_0/training_history.csv",
-    } <= artifacts  # fmt: skip
+    for name, child in models.items():  # each model's run holds its kept weights, curves and reports
+        assert {a.path for a in client.list_artifacts(child.info.run_id)} == {
+            "model.pt", "training_history.csv", "learning_curves.png", "confusion_matrix.png", "validation_report.csv",
+        }  # fmt: skip
+        assert not client.list_artifacts(run_id, name)  # and the parent does not hold them a second time
     artifacts = {a.path for a in client.list_artifacts(run_id, "baseline")}
     assert {"baseline/cv_report.csv", "baseline/baseline_submission.csv", "baseline/confusion_matrix.png"} <= artifacts
     assert "pseudo/pseudo_submission.csv" in {a.path for a in client.list_artifacts(run_id, "pseudo")}

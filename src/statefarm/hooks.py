@@ -182,8 +182,12 @@ class InterruptHooks:
                 mlflow.end_run(status="KILLED")
 
 
+SEPARATE_EXPERIMENTS = {"collab": "collab"}  # a pipeline run alone -> the suffix of its own experiment's name
+
+
 class ProjectMlflowHook(MlflowHook):
-    """kedro-mlflow's hook, handed each parameter group as plain values, less the augmentation grid.
+    """kedro-mlflow's hook, handed each parameter group as plain values, less the augmentation grid;
+    ``collab`` in an experiment of its own.
 
     Nodes read their groups validated (``SplitConfig``, ...); kedro-mlflow flattens dicts
     only, so each is logged as the values it holds, defaults included. kedro-mlflow logs
@@ -191,6 +195,11 @@ class ProjectMlflowHook(MlflowHook):
     (``augment_tuning.candidates.shift.values``, ...) and drown the ones that matter. The
     grid is the ``augment_grid`` artifact instead, and each trial's child run carries its
     own transform and value.
+
+    ``kedro run --pipelines=collab`` (MovieLens, another task) logs to ``<experiment>-collab``
+    (``statefarm-collab``), so that the State Farm experiment lists State Farm runs only.
+    kedro-mlflow sets one experiment when the session starts, before the pipeline is known;
+    here it is set again, through its public ``setup``, once the run names its pipeline.
     """
 
     @hook_impl
@@ -198,7 +207,16 @@ class ProjectMlflowHook(MlflowHook):
         # Before kedro-mlflow's setup, whose first request to an absent server retries for minutes.
         uri = (context.config_loader["mlflow"].get("server") or {}).get("mlflow_tracking_uri") or ""
         tracking.check_tracking_server(str(uri))
+        self._context = context
         super().after_context_created(context)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+        if _pipeline_label(run_params) in SEPARATE_EXPERIMENTS:
+            experiment = self.mlflow_config.tracking.experiment
+            experiment.name = f"{experiment.name}-{SEPARATE_EXPERIMENTS[_pipeline_label(run_params)]}"
+            self.mlflow_config.setup(self._context)
+        super().before_pipeline_run(run_params, pipeline, catalog)
 
     @hook_impl
     def before_node_run(self, node: Node, catalog: CatalogProtocol, inputs: dict[str, Any], is_async: bool) -> None:

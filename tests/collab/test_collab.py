@@ -252,7 +252,9 @@ def test_collab_pipeline_runs_on_a_slice_of_movielens(tmp_path, monkeypatch):
     assert recommendations["userId"].nunique() == 60 and recommendations["title"].notna().all()
 
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")  # not set_tracking_uri: global state
-    [run] = client.search_runs([client.get_experiment_by_name("statefarm").experiment_id])
+    [run] = client.search_runs([client.get_experiment_by_name("statefarm-collab").experiment_id])  # its own
+    statefarm = client.get_experiment_by_name("statefarm")  # State Farm's experiment lists State Farm runs only
+    assert statefarm is None or not client.search_runs([statefarm.experiment_id])
     history = client.get_metric_history(run.info.run_id, "collab.time.dot_bias.valid_rmse")
     assert [metric.step for metric in history] == [0, 1]
     assert "collab.random.surprise_svd.rmse" in run.data.metrics

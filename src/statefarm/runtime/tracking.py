@@ -1,7 +1,8 @@
 """What a long node logs to MLflow as it goes: per-epoch metrics, and child runs.
 
 Parameters and artifacts of a ``kedro run`` are logged by kedro-mlflow from the catalog;
-only work that cannot wait for its node to return logs from here. Each trained model
+only work that cannot wait for its node to return logs from here, and a model's files go
+to its own child run (``ModelRunArtifactDataset``). Each trained model
 and each augmentation trial is a child run of the ``kedro run``'s run, so that MLflow's
 compare view can overlay their curves. Outside an MLflow run (a notebook, a unit test)
 these calls do nothing.
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -83,6 +85,35 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
         else:
             flat[name] = json.dumps(value) if isinstance(value, list | tuple | Mapping) else str(value)
     return flat
+
+
+def model_run_id(model: str) -> str | None:
+    """The id of the child run of ``model`` (tagged ``model: <name>``) under the active run, the latest if several."""
+    parent = mlflow.active_run()
+    if parent is None:
+        return None
+    children = mlflow.search_runs(
+        [parent.info.experiment_id],
+        f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.model = '{model}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return children[0].info.run_id if children else None
+
+
+def log_model_artifact(model: str, path: Path) -> None:
+    """Log the file at ``path`` to the child run of ``model``; without one, to the active run under ``<model>/``.
+
+    Outside an MLflow run, nothing is logged.
+    """
+    if mlflow.active_run() is None:
+        return
+    run_id = model_run_id(model)
+    if run_id is None:
+        mlflow.log_artifact(str(path), model)
+    else:
+        mlflow.MlflowClient().log_artifact(run_id, str(path))
 
 
 @contextlib.contextmanager
