@@ -24,6 +24,7 @@ from statefarm.evaluation.inference import InferenceConfig
 from statefarm.evaluation.pseudo_labels import PseudoLabelConfig
 from statefarm.modeling.augment import AugmentSpec, build_transform
 from statefarm.modeling.augment_tuning import TuningConfig
+from statefarm.modeling.lr_finder import LrFindConfig
 from statefarm.modeling.models import ModelConfig, check_weights_file
 from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 from statefarm.modeling.regularization_tuning import RegularizationTuningConfig, arm_recipe
@@ -44,6 +45,7 @@ class ProjectParameters(Params):
     sample: SampleConfig
     augment_tuning: TuningConfig
     regularization_tuning: RegularizationTuningConfig
+    lr_find: LrFindConfig
     model: ModelConfig
     optimizer: OptimizerConfig
     scheduler: SchedulerConfig

@@ -147,6 +147,31 @@ def regularization_tuning_figure(table: pd.DataFrame, tuned: dict) -> Figure:
     return figure
 
 
+def lr_sweep_figure(sweep: pd.DataFrame, suggestion: dict[str, float], configured_lr: float, model: str) -> Figure:
+    """The learning-rate range test: each step's loss and the smoothed loss against the rate (log scale), with
+    the suggested rate, the lowest smoothed loss and the rate the recipe trains at marked."""
+    figure = Figure(figsize=(7, 4.2))
+    ax = figure.subplots()
+    ax.plot(sweep["lr"], sweep["loss"], color="lightgrey", linewidth=0.8, label="loss of each step")
+    ax.plot(sweep["lr"], sweep["smoothed_loss"], color="steelblue", label="smoothed loss")
+    ax.set_xscale("log")
+    suggested, lowest = suggestion["suggested_lr"], suggestion["lowest_loss_lr"]
+    marks = (
+        (suggested, "green", "-", f"suggested {suggested:.1e}, a tenth of the lowest"),
+        (lowest, "grey", ":", f"lowest smoothed loss at {lowest:.1e}"),
+        (configured_lr, "darkorange", "--", f"optimizer.lr {configured_lr:.1e}"),
+    )  # fmt: skip
+    for rate, colour, style, label in marks:
+        ax.axvline(rate, color=colour, linestyle=style, label=label)
+    low, high = sweep["smoothed_loss"].min(), sweep["smoothed_loss"].iloc[: max(len(sweep) // 10, 1)].max()
+    ax.set_ylim(low - 0.1 * (high - low + 1e-9), max(high, low) + 0.6 * (high - low + 1e-9))  # the blow-up cut off
+    ax.set(xlabel="learning rate (log scale)", ylabel="training loss")
+    ax.legend(fontsize=8)
+    figure.suptitle(f"{model}: learning-rate range test, {len(sweep)} steps; start training low", fontsize=10)
+    lay_out(figure)
+    return figure
+
+
 def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure:
     """One panel per transform: validation log loss against its strength, on one shared scale.
 

@@ -30,6 +30,7 @@ from statefarm.modeling import engine
 from statefarm.modeling.augment import AugmentSpec, at_input_size, build_transform
 from statefarm.modeling.checkpoints import CheckpointStore
 from statefarm.modeling.loaders import CachedImageDataset, make_loader
+from statefarm.modeling.lr_finder import LrFindConfig, lr_range_test
 from statefarm.modeling.models import ModelConfig, create_model, model_data_config
 from statefarm.modeling.optim import (
     AnnealerConfig,
@@ -232,9 +233,7 @@ def fit_on_rows(
     torch.manual_seed(seed)
     # A data-parallel worker's "cuda" is the GPU launch made current in it.
     runtime = _runtime(where, device)
-    model = create_model(recipe.model)
-    input_size = recipe.model.input_size or image_cache.image_size
-    data_config = model_data_config(model, input_size)
+    model, input_size, data_config = _model_for(recipe.model, image_cache)
     if pseudo is not None and pseudo.init_checkpoint is not None:
         if pseudo.init_checkpoint["model_info"]["name"] != recipe.model.name:
             raise ValueError(
@@ -250,9 +249,7 @@ def fit_on_rows(
     transform = at_input_size(build_transform(augment, seed), image_cache.image_size, input_size, seed)
     loader_args = {"num_workers": where.num_workers, "device": runtime.device, "seed": seed}
     if pseudo is None:
-        train_set = CachedImageDataset(
-            image_cache.images, rows(train["img"].tolist()), train["label"].to_numpy(), transform
-        )
+        train_set = _labelled_set(image_cache, train, transform)
         shard = (
             DistributedSampler(train_set, distributed.ranks(), distributed.rank(), shuffle=True, seed=seed)
             if dist.is_initialized()
@@ -273,12 +270,7 @@ def fit_on_rows(
             labelled_share=pseudo.labelled_share,
         )  # fmt: skip
         train_loader = make_loader(train_set, batch_size, shuffle=True, batch_sampler=sampler, **loader_args)
-    valid_set = CachedImageDataset(
-        image_cache.images,
-        rows(valid["img"].tolist()),
-        valid["label"].to_numpy(),
-        at_input_size(None, image_cache.image_size, input_size, seed),
-    )
+    valid_set = _labelled_set(image_cache, valid, at_input_size(None, image_cache.image_size, input_size, seed))
     # Data-parallel: each process predicts a share of the validation images, then all are gathered.
     valid_shard = DistributedSampler(valid_set, shuffle=False) if dist.is_initialized() else None
     valid_loader = make_loader(valid_set, batch_size * 2, shuffle=False, sampler=valid_shard, **loader_args)
@@ -299,6 +291,48 @@ def fit_on_rows(
         run=describe_run(recipe, augment, seed, train, valid, pseudo),
         label_smoothing=config.label_smoothing, mixup=config.mixup.create(len(CLASS_NAMES)), log_level=log_level,
     )  # fmt: skip
+
+
+def _model_for(config: ModelConfig, image_cache: ImageCache) -> tuple[torch.nn.Module, tuple[int, int], dict]:
+    """The model (on the CPU, untrained), the input size it sees and its data config (mean, std, ...)."""
+    model = create_model(config)
+    input_size = config.input_size or image_cache.image_size
+    return model, input_size, model_data_config(model, input_size)
+
+
+def _labelled_set(image_cache: ImageCache, rows: pd.DataFrame, transform) -> CachedImageDataset:
+    """The cached images of ``rows`` (``img``, ``label``), through ``transform``."""
+    return CachedImageDataset(image_cache.images, image_cache.rows_of(rows["img"].tolist()), rows["label"].to_numpy(),
+                              transform)  # fmt: skip
+
+
+def find_learning_rate(
+    image_cache: ImageCache,
+    train: pd.DataFrame,
+    recipe: Recipe,
+    where: RuntimeConfig,
+    augment: AugmentSpec | None,
+    seed: int,
+    config: LrFindConfig,
+) -> pd.DataFrame:
+    """The learning-rate range test (``lr_finder.lr_range_test``) of ``recipe`` on the ``train`` rows: its model,
+    optimizer, batch size, augmentation and label smoothing, on one device; its schedule is the sweep's."""
+    torch.manual_seed(seed)
+    runtime = _runtime(where)
+    model, input_size, data_config = _model_for(recipe.model, image_cache)
+    model = engine.prepare_model(model, runtime, where.compile)
+    transform = at_input_size(build_transform(augment, seed), image_cache.image_size, input_size, seed)
+    loader = make_loader(
+        _labelled_set(image_cache, train, transform), recipe.training.batch_size, shuffle=True,
+        num_workers=where.num_workers, device=runtime.device, seed=seed,
+    )  # fmt: skip
+    logger.info(
+        "Learning-rate sweep of %s on %s: %d images of %d drivers, %d steps from %.0e to %.0e",
+        recipe.model.name, engine.describe_device(runtime), len(train), train["subject"].nunique(), config.steps,
+        config.start_lr, config.end_lr,
+    )  # fmt: skip
+    optimizer = create_optimizer(model, recipe.optimizer)
+    return lr_range_test(model, loader, optimizer, runtime, data_config, config, recipe.training.label_smoothing)
 
 
 def _runtime(where: RuntimeConfig, device: torch.device | None = None) -> engine.Runtime:

@@ -26,6 +26,7 @@ from statefarm.pipelines import (
     data_prep,
     demo_data,
     inference,
+    lr_find,
     names,
     pseudo_label,
     regularization_tuning,
@@ -119,7 +120,7 @@ def build_pipelines(plan: PipelinePlan) -> dict[str, Pipeline]:
     ``blend_labels.fold_<k>.pseudo_labels``, made by the blend of the fold's baselines.
     When no model augments with the scan's result, the whole chain does not run the scan
     (``augment_tuning`` still runs it on its own). ``regularization_tuning`` trains every fold once per
-    arm and is never part of the whole chain: training reads its result when it exists.
+    arm and is never part of the whole chain: training reads its result when it exists; nor is ``lr_find``.
     """
     folds, members, teacher, tunes_augmentations = plan
     labelled_by = "blend_labels" if members and teacher == "blend" else None
@@ -130,6 +131,7 @@ def build_pipelines(plan: PipelinePlan) -> dict[str, Pipeline]:
         "sampling": sampling.create_pipeline(folds),
         "augment_tuning": augment_tuning.create_pipeline(),
         "regularization_tuning": regularization_tuning.create_pipeline(),
+        "lr_find": lr_find.create_pipeline(),
         **{name: _total(chain[name] for chain, _ in chains) for name in ("training", "inference", "submission")},
     }
     stages["inference"] += inference.create_shared_pipeline()
@@ -148,7 +150,8 @@ def build_pipelines(plan: PipelinePlan) -> dict[str, Pipeline]:
         _total(
             stage
             for name, stage in stages.items()
-            if name not in ("demo_data", "regularization_tuning") and (name != "augment_tuning" or tunes_augmentations)
+            if name not in ("demo_data", "regularization_tuning", "lr_find")
+            and (name != "augment_tuning" or tunes_augmentations)
         )
         + blended_labels
         + _total(pseudo_models for _, pseudo_models in chains)
