@@ -1,5 +1,6 @@
 import json
 import logging
+import math
 import re
 
 import mlflow
@@ -9,7 +10,7 @@ import pytest
 from statefarm.data.splits import SampleConfig, SplitConfig, assign_folds, make_sample, split_fold
 from statefarm.evaluation.reports import augment_scan_figure
 from statefarm.modeling.augment import build_transform
-from statefarm.modeling.augment_tuning import TuningConfig, keep_combination, scan_augmentations
+from statefarm.modeling.augment_tuning import TuningConfig, keep_combination, keep_scan_choice, scan_augmentations
 from statefarm.modeling.models import ModelConfig
 from statefarm.modeling.optim import AnnealerConfig, OptimizerConfig, SchedulerConfig
 from statefarm.modeling.training import Recipe, TrainingConfig, choose_augmentations
@@ -175,6 +176,34 @@ def test_the_combination_can_be_kept_only_when_it_beats_the_best_single_transfor
     assert keep_combination(chosen, singles, combined, 0.85) == (combined, "")  # a tie keeps the combination
     assert keep_combination(chosen, singles, combined, 0.87) == (singles["blur"], "blur")  # the winners interact
     assert keep_combination(chosen, singles, combined, float("nan")) == (singles["blur"], "blur")  # a failed one
+
+
+def test_a_configured_spec_that_scores_better_on_the_sample_overrules_the_scan():
+    scan, hand_written = [{"Affine": {"scale": [0.9, 1.1]}}], [{"Affine": {"scale": [0.9, 1.5]}}]
+    assert keep_scan_choice(scan, 1.20, hand_written, {"status": "ok", "valid_loss": 1.10}) == (
+        hand_written,
+        "configured",
+    )
+    assert keep_scan_choice(scan, 1.20, hand_written, {"status": "ok", "valid_loss": 1.20}) == (scan, "scan")  # a tie
+    assert keep_scan_choice(scan, 1.20, hand_written, {"status": "failed", "valid_loss": math.nan}) == (scan, "scan")
+
+
+@pytest.mark.slow
+def test_the_scan_scores_the_configured_spec_as_a_challenger_on_the_same_sample(prepared_data, sample):
+    _, cache = prepared_data
+    shift = [{"Affine": {"p": 1.0, "translate_percent": [-0.02, 0.02]}}]  # the grid's first shift, hand-written
+    config = _config(candidates={"shift": GRID["shift"]}, margin=10.0)  # the scan keeps nothing
+    scan, tuned = scan_augmentations(cache, sample, config, MAIN, CPU, seed=0, clip=1e-3, configured=shift)
+    rows = scan.set_index("trial")
+    assert scan["trial"].tolist()[-1] == "configured" and rows.at["configured", "spec"] == json.dumps(shift)
+    assert rows.at["configured", "valid_loss"] == pytest.approx(rows.at["shift=[-0.02, 0.02]", "valid_loss"])  # same
+    plain = rows.at["no_augmentation", "valid_loss"]
+    assert tuned["scan_valid_loss"] == plain and tuned["configured_valid_loss"] == rows.at["configured", "valid_loss"]
+    won = tuned["configured_valid_loss"] < plain
+    assert (tuned["kept"], tuned["augment"]) == (("configured", shift) if won else ("scan", []))
+    off = config.model_copy(update={"challenge_configured": False})
+    unchallenged, _ = scan_augmentations(cache, sample, off, MAIN, CPU, seed=0, clip=1e-3, configured=shift)
+    assert "configured" not in set(unchallenged["trial"])
 
 
 def test_training_uses_the_tuned_spec_when_there_is_one():

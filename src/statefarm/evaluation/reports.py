@@ -175,19 +175,20 @@ def lr_sweep_figure(sweep: pd.DataFrame, suggestion: dict[str, float], configure
 def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure:
     """One panel per transform: validation log loss against its strength, on one shared scale.
 
-    No augmentation is drawn across every panel (and the combination, when it ran);
+    No augmentation is drawn across every panel (and the combination and the configured spec, when they ran);
     error bars are the spread over seeds when trials were repeated; the value kept for
     training (``tuned["chosen"]``) is circled; a trial stopped early by successive halving is a grey
     triangle at its loss when it stopped; a failed trial is a red cross.
     """
     plain = scan.loc[scan["transform"] == "none", "valid_loss"].iloc[0]
     chosen = (tuned or {}).get("chosen", {})
-    transforms = [t for t in scan["transform"].unique() if t not in ("none", "combined")]
+    transforms = [t for t in scan["transform"].unique() if t not in ("none", "combined", "configured")]
     columns = min(4, max(1, len(transforms)))
     rows = max(1, -(-len(transforms) // columns))
     figure = Figure(figsize=(4 * columns, 3.4 * rows))
     axes = figure.subplots(rows, columns, squeeze=False, sharey=True)
     combined = scan.loc[scan["transform"] == "combined", "valid_loss"]
+    configured = scan.loc[scan["transform"] == "configured", "valid_loss"]
     for ax, transform in zip(axes.flat, transforms, strict=False):
         trials = scan[scan["transform"] == transform].reset_index(drop=True)
         errors = trials["valid_loss_std"].fillna(0) if trials["valid_loss_std"].notna().any() else None
@@ -201,6 +202,8 @@ def augment_scan_figure(scan: pd.DataFrame, tuned: dict | None = None) -> Figure
         ax.axhline(plain, color="grey", linestyle="--", label="no augmentation")
         if len(combined):
             ax.axhline(combined.iloc[0], color="green", linestyle=":", label="combined")
+        if len(configured):
+            ax.axhline(configured.iloc[0], color="darkorange", linestyle="-.", label="configured spec")
         if transform in chosen:
             kept = trials.index[trials["value"] == json.dumps(chosen[transform]["value"])]
             ax.scatter(kept, trials.loc[kept, "valid_loss"], s=160, facecolors="none", edgecolors="green",

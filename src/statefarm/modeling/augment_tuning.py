@@ -4,7 +4,9 @@ There is no rigorous way to choose augmentation (the lesson's point), so this is
 honest search: a trial without augmentation, then for each candidate transform one
 trial per strength, every trial with the same seed, model and budget so their scores
 compare. A transform is kept at its best strength only when that beats no augmentation
-by more than ``margin``; the kept ones are combined and scored once more.
+by more than ``margin``; the kept ones are combined and scored once more. The configured
+``augment`` spec (a hand-written one) is a challenger the scan's choice must beat on the
+same sample, else training gets it instead.
 With ``halving``, weak strengths stop early (successive halving, Optuna's pruner) and only
 the trials that train to the end get their further seeds.
 Regularization is not tuned here: a small sample needs more of it than the full data.
@@ -37,6 +39,7 @@ from statefarm.runtime.run_summary import format_duration
 logger = logging.getLogger(__name__)
 
 NO_AUGMENTATION = "no_augmentation"
+CONFIGURED = "configured"
 SCAN_COLUMNS = (
     "trial", "transform", "argument", "value", "spec", "valid_loss", "valid_loss_std", "valid_accuracy", "epochs",
     "status", "error",
@@ -91,6 +94,11 @@ class TuningConfig(Params):
         "always",
         description="always: train with every winner combined; when_better: only if the combination beats the best "
         "winner alone on the sample, else that one alone",
+    )
+    challenge_configured: bool = Field(
+        True,
+        description="score the configured `augment` spec as one more trial: the scan's choice is kept only when it "
+        "scores at least as well on the sample, else training gets the configured spec",
     )
 
     def recipe(self, tuned_for: Recipe) -> Recipe:
@@ -199,11 +207,14 @@ def scan_augmentations(
     where: RuntimeConfig,
     seed: int,
     clip: float,
+    configured: AugmentSpec | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the scan on the sample's train drivers, scored on its validation drivers, each trial where ``where`` says.
 
     Each trial trains the model of ``tuned_for`` (architecture, pretrained weights, input size),
-    unless ``config`` names another, for ``config.training``'s budget.
+    unless ``config`` names another, for ``config.training``'s budget. ``configured`` (the
+    ``augment`` spec training would use untuned) challenges the scan's choice, with
+    ``config.challenge_configured``.
 
     Returns:
         ``(scan, tuned)``: one row per trial (no augmentation, each transform and
@@ -217,8 +228,11 @@ def scan_augmentations(
         "repeats": config.repeats, "where": where, "seed": seed, "clip": clip,
     }  # fmt: skip
 
-    # Every candidate value, the trial without augmentation and (usually) the combination.
-    progress = ScanProgress(2 + sum(len(candidate.values) for candidate in config.candidates.values()))
+    challenger = configured if config.challenge_configured and configured else None
+    # Every candidate value, the trial without augmentation, (usually) the combination and the challenger.
+    progress = ScanProgress(
+        2 + (challenger is not None) + sum(len(candidate.values) for candidate in config.candidates.values())
+    )
     recipe = trial["recipe"]
     size = "x".join(map(str, recipe.model.input_size or image_cache.image_size))
     logger.info(
@@ -230,8 +244,8 @@ def scan_augmentations(
     params = {"model": recipe.model.name, "input_size": size, "epochs": recipe.training.epochs,
               "repeats": config.repeats, "margin": config.margin}  # fmt: skip
     with tracking.child_run("augment_tuning", params, {"stage": "augment_scan"}) as log:
-        scan, tuned = _scan(config, trial, progress)
-        scores = ("no_augmentation_valid_loss", "combined_valid_loss")
+        scan, tuned = _scan(config, trial, progress, challenger)
+        scores = ("no_augmentation_valid_loss", "combined_valid_loss", "configured_valid_loss")
         log(
             {name: tuned[name] for name in scores if name in tuned and not math.isnan(tuned[name])}
             | {"trials": len(scan)}
@@ -251,7 +265,19 @@ def keep_combination(
     return (combined, "") if combined_loss <= chosen[best]["valid_loss"] else (singles[best], best)
 
 
-def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -> tuple[pd.DataFrame, dict[str, Any]]:
+def keep_scan_choice(
+    scan_spec: AugmentSpec, scan_loss: float, configured_spec: AugmentSpec, configured: dict[str, Any]
+) -> tuple[AugmentSpec, str]:
+    """The scan's spec and ``"scan"`` when it scores at least as well on the sample as the configured spec's
+    trial (``configured``: its ``status`` and ``valid_loss``), else the configured spec and ``"configured"``."""
+    if configured["status"] == "ok" and configured["valid_loss"] < scan_loss:
+        return configured_spec, CONFIGURED
+    return scan_spec, "scan"
+
+
+def _scan(
+    config: TuningConfig, trial: dict[str, Any], progress: ScanProgress, challenger: AugmentSpec | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     study = config.halving.study() if config.halving is not None else None
     plain = progress(
         _run_trial(
@@ -295,6 +321,7 @@ def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -
         "chosen": chosen,
         "margin": config.margin,
     }
+    scan_loss = min((c["valid_loss"] for c in chosen.values()), default=plain["valid_loss"])  # of what it keeps
     if len(singles) > 1:
         combined = progress(
             _run_trial("combined", combined_spec, {"transform": "combined", "argument": "", "value": ""}, **trial)
@@ -302,6 +329,8 @@ def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -
         rows.append(combined)
         tuned["combined_valid_loss"] = combined["valid_loss"]
         kept, alone = keep_combination(chosen, singles, combined_spec, combined["valid_loss"])
+        if config.combination == "always" or not alone:
+            scan_loss = combined["valid_loss"] if combined["status"] == "ok" else math.inf
         if alone:
             tuned["note"] = (
                 f"the combination scores {combined['valid_loss']:.4f} on the sample, worse than {alone} alone "
@@ -316,5 +345,19 @@ def _scan(config: TuningConfig, trial: dict[str, Any], progress: ScanProgress) -
             tuned["augment"] = kept
     elif not singles:
         tuned["note"] = "no transform beat no augmentation by more than the margin: train without augmentation"
+    if challenger is not None:
+        configured = progress(
+            _run_trial(CONFIGURED, challenger, {"transform": CONFIGURED, "argument": "", "value": ""}, **trial)
+        )
+        rows.append(configured)
+        tuned["configured_valid_loss"] = configured["valid_loss"]
+        tuned["scan_valid_loss"] = scan_loss
+        tuned["augment"], tuned["kept"] = keep_scan_choice(tuned["augment"], scan_loss, challenger, configured)
+        if tuned["kept"] == CONFIGURED:
+            tuned["note"] = (
+                f"the configured augment spec scores {configured['valid_loss']:.4f} on the sample, better than the "
+                f"scan's choice ({scan_loss:.4f}): training uses the configured spec"
+            )
+            logger.warning("Augmentation scan: %s", tuned["note"])
     logger.info("Tuned augmentations: %s", json.dumps(tuned["augment"]))
     return pd.DataFrame(rows).loc[:, list(SCAN_COLUMNS)], tuned

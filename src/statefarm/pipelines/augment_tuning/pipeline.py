@@ -28,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:runtime",
                     "params:seed",
                     "params:submission",
+                    "params:augment",
                 ],  # fmt: skip
                 outputs=["augment_scan", "tuned_augmentations"],
                 name="tune_augmentations",
