@@ -34,7 +34,7 @@ def _ratings(path: Path) -> tuple[pd.DataFrame, str]:
     if path.is_file():
         return check_ratings(pd.read_csv(path)), str(path)
     sys.path.insert(0, str(REPO))
-    from tests.test_collab import planted_ratings
+    from tests.collab.test_collab import planted_ratings
 
     return check_ratings(planted_ratings(users=610, movies=9000, rank=8, share=0.0184)), "generated (planted rank 8)"
 
