@@ -4,7 +4,9 @@ import pytest
 
 from statefarm.collab.ranking import (
     NO_MOVIE,
+    ImplicitALSConfig,
     RankingConfig,
+    implicit_als_scorer,
     judge_top_k,
     popularity_scorer,
     ranking_scores,
@@ -59,6 +61,28 @@ def test_popularity_lists_the_most_rated_unrated_movies_and_is_judged_on_liked_h
     )["popularity"]
     # user 1 gets movie 20 (2 ratings) and liked it; user 2 gets movie 30, the only one left, and liked it.
     assert scores == {"precision_at_1": 1.0, "recall_at_1": 1.0, "ndcg_at_1": 1.0, "coverage_at_1": 2 / 3}
+
+
+def test_implicit_als_learns_who_watches_what_and_beats_popularity_where_tastes_split():
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(1, 61):  # two audiences, each watching movies of its own half only, equally popular
+        half = np.arange(1, 21) + 20 * (user % 2)
+        rows += [(user, int(movie), 5.0) for movie in rng.choice(half, 12, replace=False)]
+    ratings = _ratings(rows)
+    valid = ratings.groupby("userId").tail(3)
+    train = ratings.drop(valid.index)
+    index = IdIndex.from_ratings(train)
+    scorers = {
+        "popularity": popularity_scorer(index, train),
+        "implicit_als": implicit_als_scorer(ImplicitALSConfig(factors=4, iterations=10), index, train, seed=0),
+    }
+    scores = judge_top_k(scorers, index, train, valid, RankingConfig(k=3, relevant_rating=4))
+    assert scores["implicit_als"]["ndcg_at_3"] > scores["popularity"]["ndcg_at_3"] + 0.2, scores
+    excluded = rated_movies(index, train)
+    lists = top_k(scorers["implicit_als"], np.arange(1, index.n_users), 3, excluded, np.ones(index.n_movies - 1, bool))
+    own_half = (index.movies.to_numpy()[lists - 1] - 1) // 20 == (index.users.to_numpy()[:, None] % 2)
+    assert own_half.mean() > 0.9  # each audience is shown its own half
 
 
 def test_the_ranking_plot_draws_each_models_scores_beside_popularity():

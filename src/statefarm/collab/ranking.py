@@ -14,8 +14,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import torch
+from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import Field
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from statefarm.collab.models import predict_rows
@@ -136,6 +138,29 @@ def svd_scorer(svd, index: IdIndex) -> Scorer:
         return trainset.global_mean + svd.bu[inner][:, None] + item_bias[None, :] + svd.pu[inner] @ item_factors.T
 
     return score
+
+
+class ImplicitALSConfig(Params):
+    """``implicit``'s alternating least squares on who rated what (every training rating an interaction,
+    whatever its stars): the implicit-feedback reference for top-k lists, which it fits directly."""
+
+    factors: int = Field(64, ge=1)
+    regularization: float = Field(0.05, ge=0)
+    alpha: float = Field(1.0, gt=0, description="confidence of an interaction over an unseen pair")
+    iterations: int = Field(15, ge=1)
+
+
+def implicit_als_scorer(config: ImplicitALSConfig, index: IdIndex, train: pd.DataFrame, seed: int) -> Scorer:
+    """Every user's scores from ``implicit``'s ALS fitted on ``train``'s interactions: ``user . movie`` factors."""
+    interactions = rated_movies(index, train).astype(np.float32)
+    with threadpool_limits(1, "blas"):  # implicit's own threads; BLAS threads on top only contend (its warning)
+        model = AlternatingLeastSquares(
+            factors=config.factors, regularization=config.regularization, alpha=config.alpha,
+            iterations=config.iterations, random_state=seed,
+        )  # fmt: skip
+        model.fit(interactions, show_progress=False)
+    users, movies = model.user_factors, model.item_factors
+    return lambda rows: users[rows] @ movies.T
 
 
 def popularity_scorer(index: IdIndex, train: pd.DataFrame) -> Scorer:

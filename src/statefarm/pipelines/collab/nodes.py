@@ -25,7 +25,9 @@ from statefarm.collab.models import (
     rmse,
 )
 from statefarm.collab.ranking import (
+    ImplicitALSConfig,
     RankingConfig,
+    implicit_als_scorer,
     judge_top_k,
     mean_scorer,
     model_scorer,
@@ -64,6 +66,9 @@ class CollabConfig(Params):
     models: dict[str, CollabModelConfig] = Field(min_length=1)
     ensemble: list[str] = Field([], description="models whose mean prediction is also scored")
     svd: SVDConfig = SVDConfig()
+    implicit_als: ImplicitALSConfig | None = Field(
+        ImplicitALSConfig(), description="implicit's ALS, ranked beside the models; null leaves it out"
+    )
     final_model: str
     min_ratings: int = Field(20, ge=1, description="movies with fewer ratings are neither drawn nor recommended")
     top_n: int = Field(10, ge=1)
@@ -191,6 +196,9 @@ def compare_models(
         )
         scorers["surprise_svd"] = svd_scorer(svd, data.index)
         split_rows.insert(1, {"split": split, "model": "popularity", "ratings": len(valid), "unseen": unseen})
+        if config.implicit_als is not None:  # ranks, predicts no ratings
+            scorers["implicit_als"] = implicit_als_scorer(config.implicit_als, data.index, train, seed)
+            split_rows.append({"split": split, "model": "implicit_als", "ratings": len(valid), "unseen": unseen})
         ranking = judge_top_k(scorers, data.index, train, valid, config.ranking, config.min_ratings)
         rows += [row | ranking.get(row["model"], {}) for row in split_rows]
     comparison = pd.DataFrame(rows)
