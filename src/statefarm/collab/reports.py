@@ -101,7 +101,8 @@ def ranking_figure(comparison: pd.DataFrame, k: int) -> Figure:
                          label=f"popularity's NDCG@{k}")  # fmt: skip
         axes.set_xticks(positions, scores.index, rotation=30, ha="right")
         axes.set(title=f"{split} split: top-{k} lists on the held-out ratings (higher is better)", ylabel="score")
-        axes.legend(fontsize=8)
+        axes.set_ylim(top=axes.get_ylim()[1] * 1.2)  # headroom: the legend above the tallest bar, not on it
+        axes.legend(fontsize=8, ncols=3, loc="upper left")
     lay_out(figure)
     return figure
 
