@@ -155,6 +155,25 @@ def prepared_data(raw_dataset, tmp_path_factory):
     return image_index, image_cache
 
 
+def fold_stage_inputs(prepared_data, tmp_path: Path) -> dict:
+    """The inputs of a stage that trains on the driver folds (``lr_find``, ``regularization_tuning``): the tiny
+    index and cache, three folds of its drivers, and no tuned augmentation or regularization yet."""
+    from kedro.io import MemoryDataset
+
+    from statefarm.data.splits import SplitConfig, assign_folds
+    from statefarm.datasets import OptionalYAMLDataset
+
+    image_index, cache = prepared_data
+    labelled = image_index[image_index["split"] == "train"]
+    return {
+        "image_cache": MemoryDataset(cache, copy_mode="assign"),
+        "image_index": MemoryDataset(image_index),
+        "driver_folds": MemoryDataset(assign_folds(labelled, SplitConfig(n_folds=3), seed=0)),
+        "tuned_augmentations": OptionalYAMLDataset(filepath=str(tmp_path / "tuned_augmentations.yml")),
+        "tuned_regularization": OptionalYAMLDataset(filepath=str(tmp_path / "tuned_regularization.yml")),
+    }
+
+
 def corrupt_huffman_tables(path: Path) -> None:
     """Damage a JPEG so that its header and end marker are intact but its pixels cannot be decoded."""
     data = bytearray(path.read_bytes())

@@ -4,10 +4,9 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
 
-from statefarm.data.splits import SplitConfig, assign_folds
-from statefarm.datasets import FigureDataset, OptionalYAMLDataset
+from statefarm.datasets import FigureDataset
 from statefarm.pipelines.lr_find.pipeline import create_pipeline
-from tests.conftest import parameter_datasets
+from tests.conftest import fold_stage_inputs, parameter_datasets
 
 PARAMETERS = {
     "lr_find": {"start_lr": 1e-5, "end_lr": 10.0, "steps": 30, "smoothing": 0.8, "fold": 1},
@@ -24,16 +23,10 @@ PARAMETERS = {
 
 @pytest.mark.slow
 def test_lr_find_sweeps_the_recipe_on_the_folds_training_drivers_and_draws_loss_against_rate(prepared_data, tmp_path):
-    image_index, cache = prepared_data
-    labelled = image_index[image_index["split"] == "train"]
     stage = create_pipeline()
     catalog = DataCatalog(
         {
-            "image_cache": MemoryDataset(cache, copy_mode="assign"),
-            "image_index": MemoryDataset(image_index),
-            "driver_folds": MemoryDataset(assign_folds(labelled, SplitConfig(n_folds=3), seed=0)),
-            "tuned_augmentations": OptionalYAMLDataset(filepath=str(tmp_path / "absent.yml")),
-            "tuned_regularization": OptionalYAMLDataset(filepath=str(tmp_path / "absent_too.yml")),
+            **fold_stage_inputs(prepared_data, tmp_path),
             "lr_sweep": CSVDataset(filepath=str(tmp_path / "lr_sweep.csv"), save_args={"index": False}),
             "lr_suggestion": MemoryDataset(),
             "lr_sweep_plot": FigureDataset(filepath=str(tmp_path / "lr_sweep.png")),

@@ -1,13 +1,12 @@
 import pytest
 import yaml
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
 
-from statefarm.data.splits import SplitConfig, assign_folds
-from statefarm.datasets import FigureDataset, OptionalYAMLDataset
+from statefarm.datasets import FigureDataset
 from statefarm.pipelines.regularization_tuning.pipeline import create_pipeline
-from tests.conftest import parameter_datasets
+from tests.conftest import fold_stage_inputs, parameter_datasets
 
 PARAMETERS = {
     "regularization_tuning": {
@@ -30,17 +29,11 @@ PARAMETERS = {
 
 @pytest.mark.slow
 def test_regularization_tuning_trains_each_arm_on_the_named_folds_and_writes_a_readable_choice(prepared_data, tmp_path):
-    image_index, cache = prepared_data
-    labelled = image_index[image_index["split"] == "train"]
     stage = create_pipeline()
     catalog = DataCatalog(
         {
-            "image_cache": MemoryDataset(cache, copy_mode="assign"),
-            "image_index": MemoryDataset(image_index),
-            "driver_folds": MemoryDataset(assign_folds(labelled, SplitConfig(n_folds=3), seed=0)),
-            "tuned_augmentations": OptionalYAMLDataset(filepath=str(tmp_path / "absent.yml")),
+            **fold_stage_inputs(prepared_data, tmp_path),  # tuned_regularization.yml: what this stage writes
             "regularization_scan": CSVDataset(filepath=str(tmp_path / "scan.csv"), save_args={"index": False}),
-            "tuned_regularization": OptionalYAMLDataset(filepath=str(tmp_path / "tuned_regularization.yml")),
             "regularization_scan_plot": FigureDataset(filepath=str(tmp_path / "scan.png")),
             **parameter_datasets(stage, PARAMETERS),
         }
