@@ -25,6 +25,8 @@ class ThirdPartyWarnings(logging.Filter):
                 # test logits, every model reads fold_<k>.driver_split, the comparison reads both
                 # kinds (kedro-org/kedro#5021: Kedro warns about any cross-namespace read).
                 r"One or more dataset names contain '\.' characters",
+                # tqdm.auto (imported by implicit) in a notebook without ipywidgets; no bar is drawn there.
+                r"IProgress not found",
             ]
         )
     )
