@@ -180,26 +180,29 @@ def test_the_combination_can_be_kept_only_when_it_beats_the_best_single_transfor
 
 def test_a_configured_spec_that_scores_better_on_the_sample_overrules_the_scan():
     scan, hand_written = [{"Affine": {"scale": [0.9, 1.1]}}], [{"Affine": {"scale": [0.9, 1.5]}}]
-    assert keep_scan_choice(scan, 1.20, hand_written, {"status": "ok", "valid_loss": 1.10}) == (
-        hand_written,
-        "configured",
-    )
-    assert keep_scan_choice(scan, 1.20, hand_written, {"status": "ok", "valid_loss": 1.20}) == (scan, "scan")  # a tie
-    assert keep_scan_choice(scan, 1.20, hand_written, {"status": "failed", "valid_loss": math.nan}) == (scan, "scan")
+    better = {"status": "ok", "valid_loss": 1.10}
+    assert keep_scan_choice(scan, 1.20, hand_written, better, margin=0.05) == (hand_written, "configured")
+    assert keep_scan_choice(scan, 1.20, hand_written, better, margin=0.2) == (scan, "scan")  # not beyond the margin
+    tie = {"status": "ok", "valid_loss": 1.20}
+    assert keep_scan_choice(scan, 1.20, hand_written, tie, margin=0.0) == (scan, "scan")
+    failed = {"status": "failed", "valid_loss": math.nan}
+    assert keep_scan_choice(scan, 1.20, hand_written, failed, margin=0.0) == (scan, "scan")
 
 
 @pytest.mark.slow
 def test_the_scan_scores_the_configured_spec_as_a_challenger_on_the_same_sample(prepared_data, sample):
     _, cache = prepared_data
     shift = [{"Affine": {"p": 1.0, "translate_percent": [-0.02, 0.02]}}]  # the grid's first shift, hand-written
-    config = _config(candidates={"shift": GRID["shift"]}, margin=10.0)  # the scan keeps nothing
+    config = _config(candidates={"broken": GRID["broken"]})  # every trial of the scan fails: it keeps nothing
     scan, tuned = scan_augmentations(cache, sample, config, MAIN, CPU, seed=0, clip=1e-3, configured=shift)
     rows = scan.set_index("trial")
     assert scan["trial"].tolist()[-1] == "configured" and rows.at["configured", "spec"] == json.dumps(shift)
-    assert rows.at["configured", "valid_loss"] == pytest.approx(rows.at["shift=[-0.02, 0.02]", "valid_loss"])  # same
+    alone, _ = scan_augmentations(cache, sample, _config(candidates={"shift": GRID["shift"]}), MAIN, CPU, 0, 1e-3)
+    shifted = alone.set_index("trial").at["shift=[-0.02, 0.02]", "valid_loss"]
+    assert rows.at["configured", "valid_loss"] == pytest.approx(shifted)  # the same spec, the same training
     plain = rows.at["no_augmentation", "valid_loss"]
     assert tuned["scan_valid_loss"] == plain and tuned["configured_valid_loss"] == rows.at["configured", "valid_loss"]
-    won = tuned["configured_valid_loss"] < plain
+    won = plain - tuned["configured_valid_loss"] > config.margin
     assert (tuned["kept"], tuned["augment"]) == (("configured", shift) if won else ("scan", []))
     off = config.model_copy(update={"challenge_configured": False})
     unchallenged, _ = scan_augmentations(cache, sample, off, MAIN, CPU, seed=0, clip=1e-3, configured=shift)

@@ -5,8 +5,8 @@ honest search: a trial without augmentation, then for each candidate transform o
 trial per strength, every trial with the same seed, model and budget so their scores
 compare. A transform is kept at its best strength only when that beats no augmentation
 by more than ``margin``; the kept ones are combined and scored once more. The configured
-``augment`` spec (a hand-written one) is a challenger the scan's choice must beat on the
-same sample, else training gets it instead.
+``augment`` spec (a hand-written one) challenges the scan's choice on the same sample: when
+it wins by more than ``margin``, training gets it instead.
 With ``halving``, weak strengths stop early (successive halving, Optuna's pruner) and only
 the trials that train to the end get their further seeds.
 Regularization is not tuned here: a small sample needs more of it than the full data.
@@ -97,8 +97,8 @@ class TuningConfig(Params):
     )
     challenge_configured: bool = Field(
         True,
-        description="score the configured `augment` spec as one more trial: the scan's choice is kept only when it "
-        "scores at least as well on the sample, else training gets the configured spec",
+        description="score the configured `augment` spec as one more trial: training gets it instead of the scan's "
+        "choice when it beats that on the sample by more than `margin`",
     )
 
     def recipe(self, tuned_for: Recipe) -> Recipe:
@@ -266,11 +266,12 @@ def keep_combination(
 
 
 def keep_scan_choice(
-    scan_spec: AugmentSpec, scan_loss: float, configured_spec: AugmentSpec, configured: dict[str, Any]
+    scan_spec: AugmentSpec, scan_loss: float, configured_spec: AugmentSpec, configured: dict[str, Any], margin: float
 ) -> tuple[AugmentSpec, str]:
-    """The scan's spec and ``"scan"`` when it scores at least as well on the sample as the configured spec's
-    trial (``configured``: its ``status`` and ``valid_loss``), else the configured spec and ``"configured"``."""
-    if configured["status"] == "ok" and configured["valid_loss"] < scan_loss:
+    """The configured spec and ``"configured"`` when its trial (``configured``: its ``status`` and ``valid_loss``)
+    beats the scan's choice on the sample by more than ``margin``, as a transform must beat no augmentation;
+    else the scan's spec and ``"scan"``."""
+    if configured["status"] == "ok" and scan_loss - configured["valid_loss"] > margin:
         return configured_spec, CONFIGURED
     return scan_spec, "scan"
 
@@ -352,12 +353,14 @@ def _scan(
         rows.append(configured)
         tuned["configured_valid_loss"] = configured["valid_loss"]
         tuned["scan_valid_loss"] = scan_loss
-        tuned["augment"], tuned["kept"] = keep_scan_choice(tuned["augment"], scan_loss, challenger, configured)
+        tuned["augment"], tuned["kept"] = keep_scan_choice(
+            tuned["augment"], scan_loss, challenger, configured, config.margin
+        )
         if tuned["kept"] == CONFIGURED:
             tuned["note"] = (
                 f"the configured augment spec scores {configured['valid_loss']:.4f} on the sample, better than the "
-                f"scan's choice ({scan_loss:.4f}): training uses the configured spec"
+                f"scan's choice ({scan_loss:.4f}) by more than the margin: training uses the configured spec"
             )
-            logger.warning("Augmentation scan: %s", tuned["note"])
+            logger.info("Augmentation scan: %s", tuned["note"])
     logger.info("Tuned augmentations: %s", json.dumps(tuned["augment"]))
     return pd.DataFrame(rows).loc[:, list(SCAN_COLUMNS)], tuned
