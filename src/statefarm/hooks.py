@@ -212,9 +212,10 @@ class ProjectMlflowHook(MlflowHook):
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol) -> None:
-        if _pipeline_label(run_params) in SEPARATE_EXPERIMENTS:
+        suffix = SEPARATE_EXPERIMENTS.get(_pipeline_label(run_params))
+        if suffix is not None:
             experiment = self.mlflow_config.tracking.experiment
-            experiment.name = f"{experiment.name}-{SEPARATE_EXPERIMENTS[_pipeline_label(run_params)]}"
+            experiment.name = f"{experiment.name}-{suffix}"
             self.mlflow_config.setup(self._context)
         super().before_pipeline_run(run_params, pipeline, catalog)
 

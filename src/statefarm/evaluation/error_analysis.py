@@ -18,6 +18,10 @@ from statefarm.data.layout import CLASS_NAMES
 from statefarm.evaluation.reports import CLASS_DESCRIPTIONS
 
 
+def _class(label: int) -> str:
+    return f"c{label} {CLASS_DESCRIPTIONS[label]}"
+
+
 def _close_frames(neighbours: Iterable[pd.DataFrame], near: int) -> dict[str, set[str]]:
     """Each image's ``near`` nearest held-out images, both ways: ``img`` -> images of the same moment."""
     close: dict[str, set[str]] = {}
@@ -49,8 +53,8 @@ def top_losses(oof: pd.DataFrame, neighbours: Iterable[pd.DataFrame] = (), n: in
     table = pd.DataFrame({
         "img": oof["img"].to_numpy(),
         "subject": oof["subject"].to_numpy(),
-        "actual": [f"c{k} {CLASS_DESCRIPTIONS[k]}" for k in labels],
-        "predicted": [f"c{k} {CLASS_DESCRIPTIONS[k]}" for k in predicted],
+        "actual": [_class(k) for k in labels],
+        "predicted": [_class(k) for k in predicted],
         "loss": -np.log(np.clip(p_actual, 1e-15, None)),
         "p_actual": p_actual,
         "p_predicted": probabilities.max(1),
@@ -77,5 +81,5 @@ def most_confused(oof: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     pairs["share_of_actual"] = pairs["images"] / pairs["actual"].map(pd.Series(labels).value_counts())
     pairs = pairs.sort_values(["images", "actual", "predicted"], ascending=[False, True, True]).head(top)
     for column in ("actual", "predicted"):
-        pairs[column] = [f"c{k} {CLASS_DESCRIPTIONS[k]}" for k in pairs[column]]
+        pairs[column] = pairs[column].map(_class)
     return pairs.reset_index(drop=True)

@@ -81,12 +81,12 @@ def lr_range_test(
         with runtime.autocast():
             logits = model(inputs)
         loss = engine.loss_fn(logits, targets, label_smoothing)
-        value = float(loss.detach())
+        detached = loss.detach()
+        value = float(detached)
         if not math.isfinite(value):
             break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        detached = loss.detach()
         optimizer.step(lambda detached=detached: detached)  # Eve reads the loss; the others ignore it
         running = config.smoothing * running + (1 - config.smoothing) * value
         smoothed = running / (1 - config.smoothing ** (step + 1))

@@ -34,6 +34,7 @@ from statefarm.config import Params, with_keys
 from statefarm.data.cache import ImageCache
 from statefarm.data.layout import CLASS_NAMES
 from statefarm.evaluation import cross_validation as cv
+from statefarm.evaluation.metrics import log_loss
 from statefarm.modeling.augment import AugmentSpec
 from statefarm.modeling.augment_tuning import ScanProgress, halving_study
 from statefarm.modeling.training import Recipe, fit_on_rows
@@ -188,9 +189,11 @@ def fold_log_losses(predictions: list[list[pd.DataFrame]], calibrate: bool) -> l
     for seed_predictions in predictions:
         oof = pd.concat(seed_predictions, ignore_index=True)
         calibration = cv.fit_calibration(oof, calibrate, log_level=logging.DEBUG)
-        probabilities = cv.calibrate_out_of_fold(oof, calibration).loc[:, list(CLASS_NAMES)].to_numpy()
-        nll = -np.log(np.clip(probabilities[np.arange(len(oof)), oof["label"].to_numpy()], 1e-15, None))
-        per_seed.append(pd.Series(nll).groupby(oof["fold"].to_numpy(), sort=False).mean().to_numpy())
+        calibrated = cv.calibrate_out_of_fold(oof, calibration)
+        per_seed.append([
+            log_loss(rows.loc[:, list(CLASS_NAMES)].to_numpy(), rows["label"].to_numpy())
+            for _, rows in calibrated.groupby("fold", sort=False)
+        ])  # fmt: skip
     return [float(loss) for loss in np.mean(per_seed, axis=0)]
 
 
